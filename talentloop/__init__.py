@@ -1,0 +1,1 @@
+"""talentloop package."""

@@ -1,0 +1,100 @@
+"""The one settings object: every address and option, from environment variables and `.env`.
+
+Every variable is the field name upper-cased with the prefix ``TALENTLOOP_``, e.g.
+``TALENTLOOP_KAFKA_PORT=9192``. Nothing else in the code base hard-codes an address.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Addresses, topic names and options for every talentloop process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TALENTLOOP_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # The embedded dev stack.
+    state_dir: Path = Field(Path(".talentloop"), description="Dev-stack state: pids, logs, data.")
+    host: str = Field("127.0.0.1", description="Loopback address the dev stack binds to.")
+    temporal_port: int = Field(7233, description="Temporal frontend (gRPC) port.")
+    temporal_ui_port: int = Field(8233, description="Temporal Web UI port.")
+    kafka_port: int = Field(9092, description="Kafka-protocol broker port.")
+    smtp_port: int = Field(1025, description="SMTP port (the sink in dev).")
+
+    # Temporal.
+    temporal_address: str | None = Field(None, description="host:port; default host:temporal_port.")
+    temporal_namespace: str = "default"
+    task_queue: str = "talentloop"
+
+    # Kafka.
+    kafka_bootstrap: str | None = Field(None, description="Bootstrap servers; default host:port.")
+    topic_reviews: str = "hr.reviews"
+    topic_objectives: str = "strategy.objectives"
+    topic_completions: str = "lms.completions"
+    topic_employees: str = "hr.employees"
+    topic_outbound: str = "talentloop.events"
+    topic_dlq: str = "talentloop.dlq"
+    topic_partitions: int = 4
+    consumer_group: str = "talentloop-bridge"
+    max_event_bytes: int = Field(256 * 1024, description="Larger events go to the DLQ.")
+
+    # Mail.
+    smtp_host: str | None = Field(None, description="SMTP relay host; default host.")
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "talentloop <learning@talentloop.example>"
+
+    # Data.
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
+    onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")
+    enrollment_due_days: int = 30
+
+    @cached_property
+    def temporal_target(self) -> str:
+        """The Temporal frontend address the client dials."""
+        return self.temporal_address or f"{self.host}:{self.temporal_port}"
+
+    @cached_property
+    def kafka_servers(self) -> str:
+        """The Kafka bootstrap servers."""
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @cached_property
+    def smtp_server(self) -> str:
+        """The SMTP host mail is sent through."""
+        return self.smtp_host or self.host
+
+    @cached_property
+    def db_url(self) -> str:
+        """The application database URL."""
+        return self.database_url or f"sqlite:///{self.state_dir.resolve() / 'talentloop.db'}"
+
+    @cached_property
+    def maildir(self) -> Path:
+        """Where the dev SMTP sink stores every message."""
+        return self.state_dir / "maildir"
+
+    @cached_property
+    def inbound_topics(self) -> list[str]:
+        """The topics the bridge consumes."""
+        return [
+            self.topic_reviews,
+            self.topic_objectives,
+            self.topic_completions,
+            self.topic_employees,
+        ]
+
+    @cached_property
+    def temporal_ui_url(self) -> str:
+        """The Temporal Web UI address."""
+        return f"http://{self.host}:{self.temporal_ui_port}"
