@@ -1,0 +1,1 @@
+"""Notification mail: rendering and SMTP delivery."""

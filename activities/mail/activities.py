@@ -1,0 +1,97 @@
+"""The mail activity: render a notification and send it once per dedupe key (outbox table)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from activities.mail.render import MailRenderer
+from activities.mail.smtp import SmtpSender
+from activities.store.tables import MailOutboxRow
+from schemas.learning import MailResult, NoticeRequest
+
+
+def message_id_for(dedupe_key: str, domain: str = "talentloop") -> str:
+    """The Message-ID of the mail sent under `dedupe_key`: the same on every retry."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+class MailActivities:
+    """Sends notification emails, recording each in the outbox so it goes out once."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        sender: SmtpSender,
+        renderer: MailRenderer,
+        mail_from: str,
+    ) -> None:
+        """Build the activity over the outbox database, an SMTP sender and a renderer."""
+        self._sessions = sessions
+        self._sender = sender
+        self._renderer = renderer
+        self._from = mail_from
+
+    def _claim(self, req: NoticeRequest) -> tuple[str, bool]:
+        """Record the intent to send; returns the Message-ID and whether it was already sent."""
+        with self._sessions.begin() as s:
+            row = s.get(MailOutboxRow, req.dedupe_key)
+            if row is not None:
+                return row.message_id, row.status == "sent"
+            mid = message_id_for(req.dedupe_key)
+            s.add(
+                MailOutboxRow(
+                    dedupe_key=req.dedupe_key,
+                    message_id=mid,
+                    recipient=req.employee.email,
+                    template=req.template,
+                    status="sending",
+                    created_at=datetime.now(UTC),
+                )
+            )
+            return mid, False
+
+    def _mark_sent(self, key: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(MailOutboxRow, key)
+            if row is not None:
+                row.status = "sent"
+                row.sent_at = datetime.now(UTC)
+
+    def build(self, req: NoticeRequest, message_id: str) -> EmailMessage:
+        """Render the notice into a MIME message (plain text with an HTML alternative)."""
+        rendered = self._renderer.render(
+            req.template,
+            {"employee": req.employee, "courses": req.courses, "uncoverable": req.uncoverable},
+        )
+        msg = EmailMessage()
+        msg["From"] = self._from
+        msg["To"] = req.employee.email
+        msg["Subject"] = rendered.subject
+        msg["Message-ID"] = message_id
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["X-Talentloop-Key"] = req.dedupe_key
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        return msg
+
+    @activity.defn(name="mail.send_notice")
+    async def send_notice(self, req: NoticeRequest) -> MailResult:
+        """Send the notice unless the outbox says it went out already under the same key.
+
+        A crash between the SMTP server's acceptance and the outbox update resends the
+        message with the same Message-ID, which receiving systems use to drop duplicates.
+        """
+        mid, already = await asyncio.to_thread(self._claim, req)
+        if already:
+            return MailResult(dedupe_key=req.dedupe_key, message_id=mid, sent_now=False)
+        await self._sender.send(self.build(req, mid))
+        await asyncio.to_thread(self._mark_sent, req.dedupe_key)
+        return MailResult(dedupe_key=req.dedupe_key, message_id=mid, sent_now=True)

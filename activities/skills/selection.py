@@ -1,0 +1,615 @@
+"""Course selection for one employee: close every coverable gap at minimum hours or cost.
+
+The problem is a weighted set cover with levels: each gap (skill, target) needs a chosen course
+that teaches the skill up to the target; a course can start only once its prerequisites are
+done (completed, enrolled, or earlier in the plan) and the learner has its starting levels,
+which earlier courses may provide. The exact search branches on an open need and on which
+course provides it (for a starting level: the first course to reach it), keeps the provider
+graph acyclic so an order exists, and prunes with a fractional-cover lower bound. When an hours
+budget makes covering everything impossible, a branch and bound maximises weighted gap closure
+within the budget instead. Both are exact; a node limit guards pathological catalogs (the plan
+then says ``optimal=False``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.skills import Course, Gap, Plan, PlanItem, UncoverableGap, format_level
+
+EPS = 1e-9
+DEFAULT_NODE_LIMIT = 200_000
+
+Need = tuple[str, float]
+
+
+class CatalogIndex:
+    """A course catalog indexed for selection; build once, reuse for many employees."""
+
+    def __init__(self, catalog: Iterable[Course]) -> None:
+        """Index ``catalog`` by course id and by taught skill."""
+        self.courses: dict[str, Course] = {c.id: c for c in catalog}
+        self.by_skill: dict[str, list[Course]] = {}
+        for c in self.courses.values():
+            for t in c.teaches:
+                self.by_skill.setdefault(t.skill_id, []).append(c)
+
+    def __len__(self) -> int:
+        return len(self.courses)
+
+
+@dataclass
+class _Cand:
+    """A candidate course with prerequisites as candidate indices."""
+
+    course: Course
+    obj: float
+    hours: float
+    teaches: list[tuple[str, float, float]]
+    prereqs: list[int] = field(default_factory=list)
+    entry: list[Need] = field(default_factory=list)
+
+
+@dataclass
+class _Problem:
+    cands: list[_Cand]
+    start: dict[str, float]
+    goals: list[Need]
+    budget: float | None
+    node_limit: int
+    providers: dict[Need, list[int]] = field(default_factory=dict)
+
+    def provs(self, need: Need) -> list[int]:
+        got = self.providers.get(need)
+        if got is None:
+            s, lvl = need
+            got = [
+                i
+                for i, c in enumerate(self.cands)
+                if any(sk == s and to >= lvl - EPS for sk, _, to in c.teaches)
+            ]
+            got.sort(key=lambda i: (self.cands[i].obj, self.cands[i].hours, i))
+            self.providers[need] = got
+        return got
+
+    def fixpoint(self, chosen: Iterable[int]) -> tuple[list[int], dict[str, float]]:
+        """Courses of ``chosen`` that can be taken in some order, that order, and final levels."""
+        levels = dict(self.start)
+        done: set[int] = set()
+        order: list[int] = []
+        left = sorted(chosen, key=lambda i: (self.cands[i].obj, i))
+        progress = True
+        while progress and left:
+            progress = False
+            rest: list[int] = []
+            for i in left:
+                c = self.cands[i]
+                if all(p in done for p in c.prereqs) and all(
+                    levels.get(s, 0.0) >= f - EPS for s, f in c.entry
+                ):
+                    done.add(i)
+                    order.append(i)
+                    for s, _, to in c.teaches:
+                        if to > levels.get(s, 0.0):
+                            levels[s] = to
+                    progress = True
+                else:
+                    rest.append(i)
+            left = rest
+        return order, levels
+
+
+def _reaches(edges: Mapping[int, Iterable[int]], src: int, dst: int) -> bool:
+    if src == dst:
+        return True
+    seen = {src}
+    stack = [src]
+    while stack:
+        for n in edges.get(stack.pop(), ()):
+            if n == dst:
+                return True
+            if n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return False
+
+
+class _CoverSearch:
+    """Exact minimum-cost cover of the goal needs (see the module docstring)."""
+
+    def __init__(self, pb: _Problem) -> None:
+        self.pb = pb
+        self.best_obj = math.inf
+        self.best: frozenset[int] | None = None
+        self.nodes = 0
+        self.aborted = False
+        self.seen: set[tuple[frozenset[int], frozenset[tuple[Need, int]]]] = set()
+
+    def run(self) -> frozenset[int] | None:
+        self._dfs(frozenset(), {}, {}, 0.0, 0.0)
+        return self.best
+
+    def _add(
+        self,
+        chosen: frozenset[int],
+        assign: dict[Need, int],
+        edges: dict[int, set[int]],
+        course: int,
+    ) -> tuple[frozenset[int], dict[int, set[int]]] | None:
+        """Add ``course`` (and its prerequisites); None if that makes a dependency cycle."""
+        if course in chosen:
+            return chosen, edges
+        chosen = chosen | {course}
+        edges = {k: set(v) for k, v in edges.items()}
+        c = self.pb.cands[course]
+        deps = [*c.prereqs, *(assign[n] for n in c.entry if n in assign)]
+        for d in deps:
+            if _reaches(edges, d, course):
+                return None
+            edges.setdefault(course, set()).add(d)
+        for p in c.prereqs:
+            got = self._add(chosen, assign, edges, p)
+            if got is None:
+                return None
+            chosen, edges = got
+        return chosen, edges
+
+    def _pending(
+        self, chosen: frozenset[int], assign: dict[Need, int]
+    ) -> list[tuple[Need, bool]]:
+        """Open needs: (need, is_entry)."""
+        out: list[tuple[Need, bool]] = []
+        for g in self.pb.goals:
+            if not any(i in chosen for i in self.pb.provs(g)):
+                out.append((g, False))
+        entry: set[Need] = set()
+        for i in chosen:
+            for n in self.pb.cands[i].entry:
+                if n not in assign:
+                    entry.add(n)
+        out.extend((n, True) for n in sorted(entry))
+        return out
+
+    def _bound(self, chosen: frozenset[int], pending: list[tuple[Need, bool]]) -> float:
+        cands = self.pb.cands
+        serves: dict[int, int] = {}
+        options: list[list[int]] = []
+        for need, is_entry in pending:
+            provs = self.pb.provs(need)
+            if is_entry and any(i in chosen for i in provs):
+                options.append([])
+                continue
+            outside = [i for i in provs if i not in chosen]
+            if not outside:
+                return math.inf
+            options.append(outside)
+            for i in outside:
+                serves[i] = serves.get(i, 0) + 1
+        total = biggest = 0.0
+        for outside in options:
+            if not outside:
+                continue
+            total += min(cands[i].obj / serves[i] for i in outside)
+            biggest = max(biggest, min(cands[i].obj for i in outside))
+        return max(total, biggest)
+
+    def _dfs(
+        self,
+        chosen: frozenset[int],
+        assign: dict[Need, int],
+        edges: dict[int, set[int]],
+        obj: float,
+        hours: float,
+    ) -> None:
+        self.nodes += 1
+        if self.nodes > self.pb.node_limit:
+            self.aborted = True
+            return
+        key = (chosen, frozenset(assign.items()))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if self.pb.budget is not None and hours > self.pb.budget + EPS:
+            return
+        pending = self._pending(chosen, assign)
+        if not pending:
+            if obj < self.best_obj - EPS:
+                self.best_obj, self.best = obj, chosen
+            return
+        if obj + self._bound(chosen, pending) >= self.best_obj - EPS:
+            return
+        need, is_entry = min(pending, key=lambda p: (len(self.pb.provs(p[0])), not p[1], p[0]))
+        provs = self.pb.provs(need)
+        for p in sorted(provs, key=lambda i: (i not in chosen, self.pb.cands[i].obj)):
+            if not is_entry and p in chosen:
+                continue
+            new_assign = dict(assign)
+            new_edges = {k: set(v) for k, v in edges.items()}
+            if is_entry:
+                new_assign[need] = p
+                cycle = False
+                for i in chosen:
+                    if need in self.pb.cands[i].entry:
+                        if _reaches(new_edges, p, i):
+                            cycle = True
+                            break
+                        new_edges.setdefault(i, set()).add(p)
+                if cycle:
+                    continue
+            got = self._add(chosen, new_assign, new_edges, p)
+            if got is None:
+                continue
+            new_chosen, new_edges = got
+            added = new_chosen - chosen
+            self._dfs(
+                new_chosen,
+                new_assign,
+                new_edges,
+                obj + sum(self.pb.cands[i].obj for i in added),
+                hours + sum(self.pb.cands[i].hours for i in added),
+            )
+            if self.aborted:
+                return
+
+
+def _closure_value(levels: Mapping[str, float], gaps: Sequence[Gap], start: Mapping[str, float]
+                   ) -> float:
+    total = 0.0
+    for g in gaps:
+        before = start.get(g.skill_id, g.current)
+        after = min(g.target, levels.get(g.skill_id, before))
+        if after > before:
+            total += g.weight * (after - before)
+    return total
+
+
+class _BudgetSearch:
+    """Exact maximum weighted gap closure within an hours budget (branch and bound)."""
+
+    def __init__(self, pb: _Problem, gaps: Sequence[Gap]) -> None:
+        self.pb = pb
+        self.gaps = gaps
+        budget = pb.budget if pb.budget is not None else math.inf
+        self.budget = budget
+        idx = [i for i, c in enumerate(pb.cands) if c.hours <= budget + EPS]
+        solo = {i: self._relaxed_gain(pb.start, i) for i in idx}
+        idx.sort(key=lambda i: (-solo[i] / max(pb.cands[i].hours, EPS), pb.cands[i].obj, i))
+        self.order = idx
+        self.best_val = 0.0
+        self.best_obj = 0.0
+        self.best: list[int] = []
+        self.nodes = 0
+        self.aborted = False
+
+    def _relaxed_gain(self, levels: Mapping[str, float], i: int) -> float:
+        gain = 0.0
+        for s, _, to in self.pb.cands[i].teaches:
+            for g in self.gaps:
+                if g.skill_id == s:
+                    now = min(g.target, levels.get(s, g.current))
+                    if to > now:
+                        gain += g.weight * (min(g.target, to) - now)
+        return gain
+
+    def run(self) -> list[int]:
+        self._bb(0, [], 0.0, 0.0, dict(self.pb.start))
+        return self.best
+
+    def _bb(self, k: int, chosen: list[int], hours: float, obj: float,
+            relaxed: dict[str, float]) -> None:
+        self.nodes += 1
+        if self.nodes > self.pb.node_limit:
+            self.aborted = True
+            return
+        if k == len(self.order):
+            return
+        rest = sorted(
+            ((self._relaxed_gain(relaxed, i), self.pb.cands[i].hours) for i in self.order[k:]),
+            key=lambda gh: -gh[0] / max(gh[1], EPS),
+        )
+        room = self.budget - hours
+        bound = _closure_value(relaxed, self.gaps, self.pb.start)
+        for gain, h in rest:
+            if gain <= 0 or (room <= EPS and h > EPS):
+                continue
+            take = 1.0 if h <= room + EPS else room / h
+            bound += gain * take
+            room -= h * take
+        if bound < self.best_val - EPS or (bound <= self.best_val + EPS and obj >= self.best_obj):
+            return
+        i = self.order[k]
+        c = self.pb.cands[i]
+        if hours + c.hours <= self.budget + EPS:
+            new = [*chosen, i]
+            order, levels = self.pb.fixpoint(new)
+            if len(order) == len(new):
+                val = _closure_value(levels, self.gaps, self.pb.start)
+                new_obj = obj + c.obj
+                if val > self.best_val + EPS or (
+                    val >= self.best_val - EPS and new_obj < self.best_obj - EPS
+                ):
+                    self.best_val, self.best_obj, self.best = val, new_obj, new
+            new_relaxed = dict(relaxed)
+            for s, _, to in c.teaches:
+                if to > new_relaxed.get(s, 0.0):
+                    new_relaxed[s] = to
+            self._bb(k + 1, new, hours + c.hours, obj + c.obj, new_relaxed)
+            if self.aborted:
+                return
+        self._bb(k + 1, chosen, hours, obj, relaxed)
+
+
+def _candidates(
+    index: CatalogIndex,
+    start: Mapping[str, float],
+    gap_skills: set[str],
+    taken: set[str],
+    minimise: str,
+) -> list[_Cand]:
+    """Courses that advance a gap skill, plus those needed to start them, transitively."""
+    wanted: dict[str, Course] = {}
+    queue: list[Course] = []
+    for s in gap_skills:
+        for c in index.by_skill.get(s, ()):
+            if c.id not in taken and c.id not in wanted and any(
+                t.skill_id == s and t.to_level > start.get(s, 0.0) + EPS for t in c.teaches
+            ):
+                wanted[c.id] = c
+                queue.append(c)
+    while queue:
+        c = queue.pop()
+        for p in c.prerequisites:
+            pc = index.courses.get(p)
+            if p not in taken and pc is not None and p not in wanted:
+                wanted[p] = pc
+                queue.append(pc)
+        for t in c.teaches:
+            if t.from_level > start.get(t.skill_id, 0.0) + EPS:
+                for pc in index.by_skill.get(t.skill_id, ()):
+                    if pc.id not in taken and pc.id not in wanted and any(
+                        u.skill_id == t.skill_id and u.to_level >= t.from_level - EPS
+                        for u in pc.teaches
+                    ):
+                        wanted[pc.id] = pc
+                        queue.append(pc)
+    # Drop courses whose prerequisites can never be met, until stable.
+    alive = set(wanted)
+    changed = True
+    while changed:
+        changed = False
+        for cid in list(alive):
+            if any(p not in taken and p not in alive for p in wanted[cid].prerequisites):
+                alive.discard(cid)
+                changed = True
+    ids = sorted(alive)
+    pos = {cid: i for i, cid in enumerate(ids)}
+    cands: list[_Cand] = []
+    for cid in ids:
+        c = wanted[cid]
+        cands.append(
+            _Cand(
+                course=c,
+                obj=c.hours if minimise == "hours" else c.cost,
+                hours=c.hours,
+                teaches=[(t.skill_id, t.from_level, t.to_level) for t in c.teaches],
+                prereqs=sorted({pos[p] for p in c.prerequisites if p not in taken}),
+                entry=sorted(
+                    {
+                        (t.skill_id, t.from_level)
+                        for t in c.teaches
+                        if t.from_level > start.get(t.skill_id, 0.0) + EPS
+                    }
+                ),
+            )
+        )
+    return cands
+
+
+def _why_uncoverable(
+    g: Gap, index: CatalogIndex, reachable: float, taken: set[str], completed: set[str]
+) -> str:
+    teaching = index.by_skill.get(g.skill_id, [])
+    if not teaching:
+        return f"no course in the catalog teaches {g.skill_name}"
+    top = max(t.to_level for c in teaching for t in c.teaches if t.skill_id == g.skill_id)
+    if top < g.target - EPS:
+        return (
+            f"the catalog teaches {g.skill_name} only up to {format_level(top)}, "
+            f"target {format_level(g.target)}"
+        )
+    reaching = [
+        c
+        for c in teaching
+        if any(t.skill_id == g.skill_id and t.to_level >= g.target - EPS for t in c.teaches)
+    ]
+    if all(c.id in taken for c in reaching):
+        done = ", ".join(sorted(c.id for c in reaching))
+        state = "completed" if all(c.id in completed for c in reaching) else "taken"
+        return (
+            f"the courses reaching {g.skill_name} {format_level(g.target)} ({done}) are "
+            f"already {state}; the assessment still shows {format_level(g.current)}"
+        )
+    return (
+        f"the courses reaching {g.skill_name} {format_level(g.target)} cannot be started: "
+        f"their prerequisites or starting levels are out of reach (best reachable "
+        f"{format_level(reachable)})"
+    )
+
+
+def _reason_parts(
+    i: int,
+    before: Mapping[str, float],
+    pb: _Problem,
+    gaps_by_skill: Mapping[str, Gap],
+) -> tuple[list[str], list[str]]:
+    parts: list[str] = []
+    closes: list[str] = []
+    for s, _, to in pb.cands[i].teaches:
+        g = gaps_by_skill.get(s)
+        if g is None:
+            continue
+        lo = before.get(s, g.current)
+        hi = min(to, max(g.target, lo))
+        if to > lo + EPS and lo < g.target - EPS:
+            closes.append(s)
+            parts.append(f"{g.skill_name} {format_level(lo)}→{format_level(hi)} {g.purpose()}")
+    return parts, closes
+
+
+def _plan_items(
+    chosen: Sequence[int], pb: _Problem, gaps_by_skill: Mapping[str, Gap]
+) -> tuple[list[PlanItem], dict[str, float]]:
+    order, levels_end = pb.fixpoint(chosen)
+    levels = dict(pb.start)
+    items: list[PlanItem] = []
+    for i in order:
+        c = pb.cands[i]
+        parts, closes = _reason_parts(i, levels, pb, gaps_by_skill)
+        if not parts:
+            users = [
+                pb.cands[j].course.title
+                for j in order
+                if j != i and (i in pb.cands[j].prereqs or any(
+                    any(s == es and to >= ef - EPS for s, _, to in c.teaches)
+                    for es, ef in pb.cands[j].entry
+                ))
+            ]
+            parts.append(
+                "prerequisite or starting level for " + ", ".join(users)
+                if users
+                else "supports the plan"
+            )
+        items.append(
+            PlanItem(
+                course_id=c.course.id,
+                title=c.course.title,
+                hours=c.course.hours,
+                cost=c.course.cost,
+                closes=tuple(closes),
+                reason="; ".join(parts),
+            )
+        )
+        for s, _, to in c.teaches:
+            if to > levels.get(s, 0.0):
+                levels[s] = to
+    return items, levels_end
+
+
+def choose_courses(
+    gaps: Sequence[Gap],
+    catalog: Sequence[Course] | CatalogIndex,
+    *,
+    assessed: Mapping[str, float] | None = None,
+    completed: set[str] | frozenset[str] = frozenset(),
+    enrolled: set[str] | frozenset[str] = frozenset(),
+    minimise: Literal["hours", "cost"] = "hours",
+    hours_budget: float | None = None,
+    node_limit: int = DEFAULT_NODE_LIMIT,
+) -> Plan:
+    """Choose the courses that close an employee's gaps at minimum total hours (or cost).
+
+    Courses already completed or enrolled are never chosen again; enrolled courses count as
+    taken (their levels and prerequisites are credited). Every gap the catalog cannot close is
+    reported in ``uncoverable`` with the reason. With ``hours_budget``, if closing every
+    coverable gap does not fit, the plan maximises weighted gap closure (weight x levels
+    closed) within the budget and lists what stays open in ``deferred``.
+
+    Args:
+        gaps: The employee's gaps (from ``compute_gaps``).
+        catalog: The courses, or a prebuilt :class:`CatalogIndex` (faster when reused).
+        assessed: Current levels per skill id, for starting levels of non-gap skills; gap
+            skills default to the gap's current level.
+        completed: Course ids already completed.
+        enrolled: Course ids already enrolled in.
+        minimise: "hours" or "cost".
+        hours_budget: Maximum total hours of the chosen courses.
+        node_limit: Search nodes before settling for the best plan found so far.
+
+    Returns:
+        The plan: ordered items with reasons, uncoverable and deferred gaps, totals.
+
+    """
+    index = catalog if isinstance(catalog, CatalogIndex) else CatalogIndex(catalog)
+    taken = set(completed) | set(enrolled)
+    start: dict[str, float] = dict(assessed or {})
+    for g in gaps:
+        start.setdefault(g.skill_id, g.current)
+    for cid in sorted(enrolled):
+        c = index.courses.get(cid)
+        for t in c.teaches if c is not None else ():
+            if t.to_level > start.get(t.skill_id, 0.0):
+                start[t.skill_id] = t.to_level
+
+    gaps_by_skill: dict[str, Gap] = {}
+    for g in gaps:
+        held = gaps_by_skill.get(g.skill_id)
+        if held is None or g.target > held.target:
+            gaps_by_skill[g.skill_id] = g
+    by_enrolled = sorted(
+        s for s, g in gaps_by_skill.items()
+        if start.get(s, g.current) >= g.target - EPS and g.current < g.target - EPS
+    )
+    open_gaps = {
+        s: g for s, g in gaps_by_skill.items() if start.get(s, g.current) < g.target - EPS
+    }
+
+    cands = _candidates(index, start, set(open_gaps), taken, minimise)
+    pb = _Problem(cands=cands, start=start, goals=[], budget=hours_budget, node_limit=node_limit)
+    _, reach = pb.fixpoint(range(len(cands)))
+    coverable = {s for s, g in open_gaps.items() if reach.get(s, 0.0) >= g.target - EPS}
+    uncoverable = tuple(
+        UncoverableGap(
+            gap=g,
+            reason=_why_uncoverable(g, index, reach.get(s, start[s]), taken, set(completed)),
+            reachable=reach.get(s, start[s]),
+        )
+        for s, g in sorted(open_gaps.items(), key=lambda kv: (-kv[1].weighted_size, kv[0]))
+        if s not in coverable
+    )
+    pb.goals = sorted((s, open_gaps[s].target) for s in coverable)
+
+    optimal = True
+    binding = False
+    cover = _CoverSearch(pb)
+    found = cover.run()
+    chosen: list[int]
+    if found is not None:
+        chosen = sorted(found)
+        optimal = not cover.aborted
+    else:
+        if not cover.aborted and hours_budget is None:  # pragma: no cover - coverable => found
+            raise AssertionError("coverable gaps without a cover")
+        binding = hours_budget is not None
+        partial = _BudgetSearch(pb, list(open_gaps.values()))
+        chosen = partial.run()
+        optimal = not partial.aborted and not cover.aborted
+
+    items, levels = _plan_items(chosen, pb, gaps_by_skill)
+    deferred = tuple(
+        UncoverableGap(
+            gap=open_gaps[s],
+            reason=(
+                f"hours budget {format_level(hours_budget or 0)} h reached: "
+                f"{open_gaps[s].skill_name} reaches {format_level(levels.get(s, 0.0))} "
+                f"of {format_level(open_gaps[s].target)}"
+            ),
+            reachable=levels.get(s, 0.0),
+        )
+        for s in sorted(coverable, key=lambda s: (-open_gaps[s].weighted_size, s))
+        if levels.get(s, 0.0) < open_gaps[s].target - EPS
+    )
+    return Plan(
+        items=tuple(items),
+        uncoverable=uncoverable,
+        deferred=deferred,
+        covered_by_enrolled=tuple(by_enrolled),
+        total_hours=sum(i.hours for i in items),
+        total_cost=sum(i.cost for i in items),
+        minimise=minimise,
+        hours_budget=hours_budget,
+        budget_binding=binding,
+        optimal=optimal,
+    )

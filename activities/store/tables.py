@@ -1,0 +1,117 @@
+"""The application database's tables (SQLAlchemy 2 declarative).
+
+The directory (employees), the skills framework and roles, the course catalog, review
+evidence, the built-in LMS's enrollments and the mail outbox live here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every talentloop table."""
+
+
+class SkillRow(Base):
+    """A skill of the framework (O*NET element ids by default)."""
+
+    __tablename__ = "skills"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    anchors: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class RoleRow(Base):
+    """A role (an O*NET occupation by default)."""
+
+    __tablename__ = "roles"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+
+
+class RoleRequirementRow(Base):
+    """The level a role requires of a skill, and how important it is."""
+
+    __tablename__ = "role_requirements"
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), primary_key=True)
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id"), primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    importance: Mapped[float] = mapped_column(Float)
+    suppressed: Mapped[bool] = mapped_column(default=False)
+
+
+class CourseRow(Base):
+    """A course of the catalog; what it teaches is JSON (skill, from level, to level)."""
+
+    __tablename__ = "courses"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    hours: Mapped[float] = mapped_column(Float)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    modality: Mapped[str] = mapped_column(String(32), default="online")
+    teaches: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    prerequisites: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class EmployeeRow(Base):
+    """An employee of the directory (generated in dev; the HRIS in production)."""
+
+    __tablename__ = "employees"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str] = mapped_column(String(320))
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"))
+    department: Mapped[str] = mapped_column(String(128), default="")
+    manager_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class EvidenceRow(Base):
+    """One dated piece of evidence of an employee's level in a skill."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("employee_id", "ref", "skill_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    employee_id: Mapped[str] = mapped_column(String(128), index=True)
+    skill_id: Mapped[str] = mapped_column(String(128))
+    level: Mapped[float] = mapped_column(Float)
+    scale_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    observed_at: Mapped[date] = mapped_column(Date)
+    ref: Mapped[str] = mapped_column(String(256))
+    rater_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class LmsEnrollmentRow(Base):
+    """An enrollment in the built-in LMS: one per employee and course."""
+
+    __tablename__ = "lms_enrollments"
+    __table_args__ = (UniqueConstraint("employee_id", "course_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    employee_id: Mapped[str] = mapped_column(String(128), index=True)
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id"))
+    status: Mapped[str] = mapped_column(String(16), default="enrolled")
+    due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source_event: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class MailOutboxRow(Base):
+    """A notification email, keyed by its dedupe key so that it is sent once."""
+
+    __tablename__ = "mail_outbox"
+    dedupe_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320))
+    template: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

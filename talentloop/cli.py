@@ -1,0 +1,254 @@
+"""The `talentloop` command line: dev stack, worker, bridge, publishing, seeding, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from kafka.errors import KafkaError
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from talentloop.config import Settings
+from talentloop.devstack import DevStack, DevStackError, render_status
+
+app = typer.Typer(
+    help="talentloop: reviews and strategy changes in, skill gaps closed by training, once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+dev = typer.Typer(help="The embedded dev stack: Temporal, a Kafka broker, an SMTP sink.")
+app.add_typer(dev, name="dev")
+
+
+class UsageProblem(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "temporalio.activity", "temporalio.workflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run_until_signal(make: Any) -> None:
+    """Run `make(stop)` until SIGTERM or Ctrl-C sets `stop`."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await make(stop)
+
+    asyncio.run(main())
+
+
+@dev.command("up")
+def dev_up() -> None:
+    """Start the stack (what already runs is left alone) and print the addresses."""
+    settings = _settings()
+    typer.echo(render_status(DevStack(settings).up(), settings))
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop exactly what `dev up` started."""
+    settings = _settings()
+    typer.echo(render_status(DevStack(settings).down(), settings))
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """Show each component, whether it runs, and its address."""
+    settings = _settings()
+    typer.echo(render_status(DevStack(settings).status(), settings))
+
+
+@app.command()
+def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Run a Temporal worker (workflows and activities) until SIGTERM or Ctrl-C."""
+    from talentloop.worker import run_worker
+
+    _logging(verbose)
+    settings = _settings()
+    _run_until_signal(lambda stop: run_worker(settings, stop))
+
+
+@app.command()
+def bridge(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Run the Kafka -> Temporal bridge until SIGTERM or Ctrl-C; it drains before exiting."""
+    from talentloop.bridge import Bridge
+    from talentloop.temporal import connect
+
+    _logging(verbose)
+    settings = _settings()
+
+    async def run(stop: asyncio.Event) -> None:
+        await Bridge(settings, await connect(settings)).run(stop)
+
+    _run_until_signal(run)
+
+
+def load_events(paths: list[Path]) -> list[dict[str, Any]]:
+    """Read CloudEvents from files: a JSON object, a JSON array, or one object per line."""
+    events: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UsageProblem(f"cannot read {path}: {err.strerror}") from err
+        try:
+            stripped = text.lstrip()
+            if stripped.startswith("["):
+                docs = json.loads(text)
+            elif stripped.startswith("{") and "\n{" not in stripped:
+                docs = [json.loads(text)]
+            else:
+                docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as err:
+            raise UsageProblem(f"{path}: not JSON ({err.msg} at line {err.lineno})") from err
+        for doc in docs:
+            if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+                raise UsageProblem(f"{path}: every event must be a JSON object with a 'type'")
+        events.extend(docs)
+    return events
+
+
+def publish_events(
+    settings: Settings, events: list[dict[str, Any]], topic: str | None = None
+) -> dict[str, int]:
+    """Publish structured-mode CloudEvents keyed by employee id; returns counts per topic."""
+    from talentloop.kafka import make_producer, topic_for_type
+
+    producer = make_producer(settings)
+    counts: dict[str, int] = {}
+    try:
+        futures = []
+        for ev in events:
+            target = topic or topic_for_type(settings, ev["type"])
+            if target is None:
+                raise UsageProblem(f"no topic for event type {ev['type']!r}; pass --topic")
+            data = ev.get("data")
+            key = data.get("employee_id") if isinstance(data, dict) else None
+            futures.append(
+                producer.send(
+                    target,
+                    key=str(key or ev.get("subject") or ev.get("id")).encode(),
+                    value=json.dumps(ev).encode(),
+                )
+            )
+            counts[target] = counts.get(target, 0) + 1
+        for f in futures:
+            f.get(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    return counts
+
+
+@app.command()
+def publish(
+    files: Annotated[list[Path], typer.Argument(help="JSON / JSON-lines files of CloudEvents.")],
+    topic: Annotated[str | None, typer.Option(help="Topic; default by event type.")] = None,
+) -> None:
+    """Publish CloudEvents to Kafka, each on its type's topic, keyed by employee id."""
+    settings = _settings()
+    counts = publish_events(settings, load_events(files), topic)
+    for name, n in sorted(counts.items()):
+        typer.echo(f"published {n} event(s) to {name}")
+
+
+@app.command()
+def seed(
+    employees: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    random_seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Load O*NET roles and skills; generate a course catalog and employees (marked generated)."""
+    from activities.store.engine import open_engine, session_factory
+    from talentloop.seed import seed as run_seed
+
+    settings = _settings()
+    if not (settings.onet_dir / "Skills.txt").is_file():
+        raise UsageProblem(f"O*NET data not found in {settings.onet_dir} (TALENTLOOP_ONET_DIR)")
+    counts = run_seed(
+        session_factory(open_engine(settings.db_url)),
+        settings.onet_dir,
+        employees=employees,
+        random_seed=random_seed,
+    )
+    typer.echo(
+        f"seeded {counts.skills} skills and {counts.roles} roles from O*NET; generated "
+        f"{counts.courses} courses and {counts.employees} employees"
+    )
+
+
+@app.command("sample-reviews")
+def sample_reviews_cmd(
+    out: Annotated[Path, typer.Option(help="Write JSON lines here.")],
+    count: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """Write GENERATED review.completed events for seeded employees (for `publish`)."""
+    from activities.store.engine import open_engine, session_factory
+    from talentloop.seed import sample_reviews
+
+    events = sample_reviews(session_factory(open_engine(_settings().db_url)), count)
+    if not events:
+        raise UsageProblem("no employees in the database: run `talentloop seed` first")
+    out.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    typer.echo(f"wrote {len(events)} review event(s) to {out}")
+
+
+@app.command()
+def demo(
+    reviews: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 120.0,
+) -> None:
+    """Start the stack, seed, publish a burst of reviews, wait for the outcome, summarise."""
+    from talentloop.demo import run_demo
+
+    _logging(False)
+    settings = _settings()
+    typer.echo(render_status(DevStack(settings).up(), settings))
+    typer.echo(asyncio.run(run_demo(settings, reviews=reviews, timeout=timeout)).render(settings))
+
+
+def main() -> None:
+    """Entry point: bad input and unreachable servers end in one line and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except UsageProblem as err:
+        typer.echo(f"talentloop: {err}", err=True)
+        sys.exit(2)
+    except (DevStackError, KafkaError, RPCError, ConnectionError, ValidationError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        typer.echo(f"talentloop: {type(err).__name__}: {first}", err=True)
+        sys.exit(1)
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Decoding a Kafka record into a validated CloudEvent, or the reason it is invalid."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.events import (
+    COURSE_COMPLETED,
+    EMPLOYEE_EVENT_MODELS,
+    EMPLOYEE_UPDATED,
+    REVIEW_COMPLETED,
+    CloudEvent,
+    InboundEvent,
+)
+
+_FIELD_FOR_TYPE = {
+    REVIEW_COMPLETED: "review",
+    COURSE_COMPLETED: "completion",
+    EMPLOYEE_UPDATED: "employee_update",
+}
+
+
+class InvalidEvent(ValueError):
+    """A record that cannot be accepted; `reason` is a short machine-friendly cause."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        """Build the error from a reason code and a human detail (no personal data)."""
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _validation_summary(err: ValidationError) -> str:
+    """Field paths and messages only: never the offending values (they may be personal)."""
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]]
+    return "; ".join(parts)
+
+
+def _structured(value: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidEvent("not-json", str(err)) from err
+    if not isinstance(doc, dict) or "specversion" not in doc:
+        raise InvalidEvent("not-cloudevent", "no CloudEvents 'specversion' attribute")
+    return doc
+
+
+def _binary(value: bytes, headers: dict[str, bytes]) -> dict[str, Any]:
+    """Rebuild a structured event from binary mode: `ce_` headers and a JSON data body."""
+    doc: dict[str, Any] = {}
+    for name, raw in headers.items():
+        if name.startswith("ce_"):
+            doc[name.removeprefix("ce_")] = raw.decode("utf-8", errors="replace")
+    ctype = headers.get("content-type", b"application/json").decode(errors="replace")
+    if not ctype.startswith("application/json"):
+        raise InvalidEvent("unsupported-content-type", ctype)
+    try:
+        doc["data"] = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidEvent("not-json", str(err)) from err
+    return doc
+
+
+def decode(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    max_bytes: int,
+) -> InboundEvent:
+    """Decode and validate one record into the event a workflow is signalled with.
+
+    Raises:
+        InvalidEvent: the record is empty, too large, not JSON, not a CloudEvent, of an
+            unknown type, or its data does not match the type's schema.
+    """
+    if value is None or not value:
+        raise InvalidEvent("empty", "record has no value")
+    if len(value) > max_bytes:
+        raise InvalidEvent("oversized", f"{len(value)} bytes > {max_bytes}")
+    hdrs = {k.lower(): v for k, v in headers}
+    binary = "ce_specversion" in hdrs
+    doc = _binary(value, hdrs) if binary else _structured(value)
+    etype = doc.get("type")
+    model = EMPLOYEE_EVENT_MODELS.get(etype) if isinstance(etype, str) else None
+    if model is None:
+        raise InvalidEvent("unknown-type", f"type {etype!r} is not handled")
+    try:
+        raw = json.dumps(doc) if binary else value
+        event = CloudEvent[model].model_validate_json(raw)  # type: ignore[valid-type]
+    except ValidationError as err:
+        raise InvalidEvent("schema-invalid", _validation_summary(err)) from err
+    return InboundEvent.model_validate(
+        {
+            "event_id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "time": event.time,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            _FIELD_FOR_TYPE[event.type]: event.data,
+        }
+    )

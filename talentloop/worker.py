@@ -1,0 +1,73 @@
+"""Worker wiring: activities built with their adapters, registered with the workflows."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.directory import DirectoryActivities
+from activities.lms.activities import LmsActivities
+from activities.lms.builtin import BuiltinLms
+from activities.mail.activities import MailActivities
+from activities.mail.render import MailRenderer
+from activities.mail.smtp import SmtpSender
+from activities.planning import PlanningActivities
+from activities.store.engine import open_engine, session_factory
+from talentloop.config import Settings
+from talentloop.temporal import connect
+from workflows.employee import EmployeeLearningWorkflow
+
+
+ACTIVITY_THREADS = 32
+"""Threads for synchronous activities, and the worker's concurrent-activity limit."""
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """A worker on the settings' task queue with every workflow and activity registered.
+
+    Args:
+        client: A connected Temporal client.
+        settings: Database, SMTP and mail settings the activities are built with.
+        executor: Runs the synchronous (database) activities; `ACTIVITY_THREADS` wide.
+    """
+    sessions = session_factory(open_engine(settings.db_url))
+    directory = DirectoryActivities(sessions)
+    planning = PlanningActivities(sessions)
+    lms = LmsActivities(BuiltinLms(sessions))
+    mail = MailActivities(
+        sessions,
+        SmtpSender(
+            host=settings.smtp_server,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        ),
+        MailRenderer(),
+        settings.mail_from,
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[EmployeeLearningWorkflow],
+        activities=[
+            directory.get_employee,
+            planning.plan_after_review,
+            lms.enroll,
+            mail.send_notice,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until `stop` is set (or forever)."""
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, executor)
+        async with worker:
+            await (stop or asyncio.Event()).wait()
