@@ -241,6 +241,16 @@ class Evidence(_Frozen):
         return f"{self.source} {self.ref} on {self.observed_at}: {level} ({self.scale_id})"
 
 
+def _default_weights() -> dict[EvidenceSource, float]:
+    return {
+        "review_manager": 1.0,
+        "course": 1.0,
+        "import": 0.8,
+        "review_peer": 0.6,
+        "review_self": 0.4,
+    }
+
+
 PolicyName = Literal["manager_over_self", "latest", "highest", "recency_weighted_mean"]
 """The built-in ways to aggregate evidence into an assessed level."""
 
@@ -262,15 +272,7 @@ class AssessmentPolicy(_Frozen):
 
     name: PolicyName = "manager_over_self"
     half_life_days: float = Field(365.0, gt=0)
-    source_weights: dict[EvidenceSource, float] = Field(
-        default_factory=lambda: {  # type: ignore[arg-type,return-value]
-            "review_manager": 1.0,
-            "course": 1.0,
-            "import": 0.8,
-            "review_peer": 0.6,
-            "review_self": 0.4,
-        }
-    )
+    source_weights: dict[EvidenceSource, float] = Field(default_factory=_default_weights)
     courses_raise: bool = True
 
 

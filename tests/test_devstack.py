@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,36 +19,10 @@ from kafka import KafkaAdminClient
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from talentloop.config import Settings
+from stacksettings import stack_settings
 from talentloop.devstack import COMPONENTS, DevStack, DevStackError, render_status
 from talentloop.smtpsink import read_maildir
 from workflows import search_attributes
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def stack_settings(state_dir: Path) -> Settings:
-    temporal, ui, kafka, smtp = free_ports(4)
-    return Settings(
-        state_dir=state_dir,
-        host="127.0.0.1",
-        temporal_port=temporal,
-        temporal_ui_port=ui,
-        kafka_port=kafka,
-        smtp_port=smtp,
-        topic_partitions=3,
-    )
 
 
 def pid_alive(pid: int) -> bool:

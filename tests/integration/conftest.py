@@ -1,0 +1,63 @@
+"""Session fixtures: one real embedded stack (Temporal, Tansu, SMTP sink), a seeded database,
+and an in-process worker and bridge, started once for the whole integration session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from stacksettings import stack_settings
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from activities.store.engine import open_engine, session_factory
+from talentloop.bridge import Bridge
+from talentloop.config import Settings
+from talentloop.devstack import DevStack
+from talentloop.seed import seed
+from talentloop.temporal import connect
+from talentloop.worker import ACTIVITY_THREADS, build_worker
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    state = tmp_path_factory.mktemp("stack")
+    settings = stack_settings(state, database_url=f"sqlite:///{state / 'app.db'}")
+    stack = DevStack(settings)
+    try:
+        stack.up()
+        yield settings
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def sessions(settings: Settings) -> sessionmaker[Session]:
+    factory = session_factory(open_engine(settings.db_url))
+    seed(factory, settings.onet_dir, employees=30)
+    return factory
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> Client:
+    return await connect(settings)
+
+
+@pytest.fixture(scope="session")
+async def worker(client: Client, settings: Settings, sessions: sessionmaker[Session]) -> AsyncIterator[None]:
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(client, settings, executor):
+            yield
+
+
+@pytest.fixture(scope="session")
+async def bridge(client: Client, settings: Settings, worker: None) -> AsyncIterator[Bridge]:
+    stop = asyncio.Event()
+    running = Bridge(settings, client)
+    task = asyncio.create_task(running.run(stop))
+    await asyncio.wait_for(running.assigned.wait(), timeout=60)
+    yield running
+    stop.set()
+    await asyncio.wait_for(task, timeout=60)

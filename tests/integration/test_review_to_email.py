@@ -1,0 +1,205 @@
+"""The first path end to end, through the real broker, Temporal dev server and SMTP sink:
+review.completed on Kafka -> bridge -> workflow -> enrollments -> one email; twice -> once."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
+from schemas.events import REVIEW_COMPLETED
+from schemas.learning import EmployeeLearningState
+from talentloop.bridge import Bridge
+from talentloop.cli import publish_events
+from talentloop.config import Settings
+from talentloop.kafka import make_producer
+from talentloop.smtpsink import read_maildir
+from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.25)
+
+
+async def state_of(client: Client, employee_id: str) -> EmployeeLearningState:
+    handle = client.get_workflow_handle(workflow_id_for(employee_id))
+    return await handle.query(EmployeeLearningWorkflow.state)
+
+
+def review_event(sessions: sessionmaker[Session], employee_id: str, event_id: str,
+                 shortfall: float = 2.0) -> dict[str, Any]:
+    """A manager review rating the employee's five most important skills below the role."""
+    with sessions() as s:
+        person = s.get(EmployeeRow, employee_id)
+        assert person is not None
+        reqs = s.scalars(
+            select(RoleRequirementRow)
+            .where(RoleRequirementRow.role_id == person.role_id)
+            .order_by(RoleRequirementRow.importance.desc())
+            .limit(5)
+        ).all()
+    now = datetime.now(UTC).isoformat()
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "tests",
+        "type": REVIEW_COMPLETED,
+        "time": now,
+        "data": {
+            "review_id": f"rev-{event_id}",
+            "employee_id": employee_id,
+            "reviewer_id": person.manager_id or "M0",
+            "reviewer_kind": "manager",
+            "cycle": "2026-H2",
+            "completed_at": now,
+            "ratings": [
+                {"skill_id": r.skill_id, "rating": max(0.0, round(r.level - shortfall, 1))}
+                for r in reqs
+            ],
+            "comments": "private remarks that must never reach a log",
+        },
+    }
+
+
+def mails_to(settings: Settings, address: str) -> list[Any]:
+    return [m for m in read_maildir(settings.maildir) if m["To"] == address]
+
+
+def enrollments(sessions: sessionmaker[Session], employee_id: str) -> list[str]:
+    with sessions() as s:
+        return sorted(
+            s.scalars(
+                select(LmsEnrollmentRow.course_id).where(
+                    LmsEnrollmentRow.employee_id == employee_id
+                )
+            )
+        )
+
+
+def email_of(sessions: sessionmaker[Session], employee_id: str) -> str:
+    with sessions() as s:
+        person = s.get(EmployeeRow, employee_id)
+        assert person is not None
+        return person.email
+
+
+async def test_review_enrolls_and_emails_once_even_when_delivered_twice(
+    settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
+) -> None:
+    employee = "E00004"
+    event = review_event(sessions, employee, "ev-e2e-1")
+    await asyncio.to_thread(publish_events, settings, [event])
+
+    state = await eventually(lambda: _handled(client, employee, "ev-e2e-1"))
+    line = next(h for h in state.history if h.event_id == "ev-e2e-1")
+    assert line.outcome == "enrolled", line
+    assert line.gaps, "ratings two levels below the role must show gaps"
+    courses = enrollments(sessions, employee)
+    assert courses and sorted(c.course_id for c in line.enrolled) == courses
+
+    address = email_of(sessions, employee)
+    mails = await eventually(lambda: mails_to(settings, address))
+    assert len(mails) == 1
+    body = mails[0].get_body(preferencelist=("plain",)).get_content()
+    for c in line.enrolled:
+        assert c.title in body and c.reason in body
+    assert "private remarks" not in body
+
+    # The same event again (a producer retry): deduplicated by its CloudEvent id.
+    await asyncio.to_thread(publish_events, settings, [event])
+    await eventually(lambda: _duplicates(client, employee, 1))
+    assert enrollments(sessions, employee) == courses
+    assert len(mails_to(settings, address)) == 1
+
+
+async def test_same_review_under_a_new_event_id_adds_nothing(
+    settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
+) -> None:
+    employee = "E00005"
+    first = review_event(sessions, employee, "ev-e2e-2a")
+    await asyncio.to_thread(publish_events, settings, [first])
+    await eventually(lambda: _handled(client, employee, "ev-e2e-2a"))
+    courses = enrollments(sessions, employee)
+    address = email_of(sessions, employee)
+    assert len(mails_to(settings, address)) == 1
+
+    again = {**first, "id": "ev-e2e-2b"}
+    await asyncio.to_thread(publish_events, settings, [again])
+    state = await eventually(lambda: _handled(client, employee, "ev-e2e-2b"))
+    line = next(h for h in state.history if h.event_id == "ev-e2e-2b")
+    assert line.outcome == "no-new-enrollment" and not line.enrolled
+    assert enrollments(sessions, employee) == courses
+    assert len(mails_to(settings, address)) == 1
+
+
+async def test_malformed_message_goes_to_dlq_and_the_bridge_carries_on(
+    settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
+) -> None:
+    before = bridge.stats.dead_lettered
+    producer = make_producer(settings)
+    producer.send(settings.topic_reviews, key=b"E00006", value=b"{this is not json").get(30)
+    producer.close()
+    good = review_event(sessions, "E00006", "ev-e2e-3")
+    await asyncio.to_thread(publish_events, settings, [good])
+    await eventually(lambda: _handled(client, "E00006", "ev-e2e-3"))
+    assert bridge.stats.dead_lettered == before + 1
+
+    dead = await asyncio.to_thread(_read_dlq, settings)
+    bad = [r for r in dead if r.value == b"{this is not json"]
+    assert len(bad) == 1
+    headers = dict(bad[0].headers)
+    assert headers["dlq.reason"] == b"not-json"
+    assert headers["dlq.topic"] == settings.topic_reviews.encode()
+    assert int(headers["dlq.offset"]) >= 0
+
+
+def _read_dlq(settings: Settings) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    try:
+        parts = [TopicPartition(settings.topic_dlq, p) for p in range(settings.topic_partitions)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        out: list[Any] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for records in consumer.poll(500).values():
+                out.extend(records)
+            if out:
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+async def _handled(client: Client, employee: str, event_id: str) -> EmployeeLearningState | None:
+    try:
+        state = await state_of(client, employee)
+    except Exception:
+        return None
+    return state if any(h.event_id == event_id for h in state.history) else None
+
+
+async def _duplicates(client: Client, employee: str, n: int) -> bool:
+    return (await state_of(client, employee)).duplicates_ignored >= n
