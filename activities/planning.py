@@ -21,6 +21,8 @@ from schemas.learning import LearningPlan, PlanRequest
 from schemas.skills import Course, CourseSkill, Evidence, Role, RoleRequirement, Skill
 
 DEFAULT_POLICY = "manager_over_self"
+MIN_GAP = 0.5
+"""Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
 
 
 def review_evidence(req: PlanRequest) -> list[Evidence]:
@@ -31,7 +33,7 @@ def review_evidence(req: PlanRequest) -> list[Evidence]:
             skill_id=r.skill_id,
             level=r.rating,
             scale_id=review.scale,
-            source=f"review_{review.reviewer_kind}",  # type: ignore[arg-type]
+            source=f"review_{review.reviewer_kind}",
             observed_at=review.completed_at.date(),
             ref=review.review_id,
             rater_id=review.reviewer_id,
@@ -43,10 +45,16 @@ def review_evidence(req: PlanRequest) -> list[Evidence]:
 class PlanningActivities:
     """Reads the role, evidence and catalog from the database and runs the skills engine."""
 
-    def __init__(self, sessions: sessionmaker[Session], policy: str = DEFAULT_POLICY) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        policy: str = DEFAULT_POLICY,
+        min_gap: float = MIN_GAP,
+    ) -> None:
         """Build the activity over a database session factory and an assessment policy."""
         self._sessions = sessions
         self._policy = policy
+        self._min_gap = min_gap
 
     def _store_evidence(self, s: Session, employee_id: str, evidence: list[Evidence]) -> None:
         for e in evidence:
@@ -81,7 +89,7 @@ class PlanningActivities:
                 skill_id=r.skill_id,
                 level=r.level,
                 scale_id=r.scale_id,
-                source=r.source,  # type: ignore[arg-type]
+                source=r.source,
                 observed_at=r.observed_at,
                 ref=r.ref,
                 rater_id=r.rater_id,
@@ -115,7 +123,7 @@ class PlanningActivities:
                 title=c.title,
                 hours=c.hours,
                 cost=c.cost,
-                modality=c.modality,  # type: ignore[arg-type]
+                modality=c.modality,
                 teaches=tuple(CourseSkill.model_validate(t) for t in c.teaches),
                 prerequisites=tuple(c.prerequisites),
             )
@@ -138,9 +146,14 @@ class PlanningActivities:
                 )
             ).all()
         on = req.review.completed_at.date()
-        requirements = effective_requirements(role, [], employee.department, on)
         assessed = assess(evidence, policy=self._policy, on=on)
-        gaps = compute_gaps(requirements, assessed, skills)
+        # A skill nobody has rated yet is unknown, not a gap: no enrollment without evidence.
+        requirements = [
+            r
+            for r in effective_requirements(role, [], employee.department, on)
+            if r.skill_id in assessed
+        ]
+        gaps = [g for g in compute_gaps(requirements, assessed, skills) if g.size >= self._min_gap]
         plan = choose_courses(
             gaps,
             catalog,

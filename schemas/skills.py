@@ -448,6 +448,8 @@ class PlanItem(_Frozen):
         cost: Its cost.
         closes: Skill ids whose gap this course closes or narrows.
         reason: E.g. "Programming 2→4 for objective Q3-cloud, due 2027-03-31".
+        value: Weighted gap closure it brings (weight x levels), 0 for a supporting course.
+        depends_on: Earlier plan courses it needs (prerequisites, providers of starting levels).
         session_id: Assigned session, when seats are allocated.
 
     """
@@ -458,6 +460,8 @@ class PlanItem(_Frozen):
     cost: float = 0.0
     closes: tuple[str, ...] = ()
     reason: str
+    value: float = 0.0
+    depends_on: tuple[str, ...] = ()
     session_id: str | None = None
 
 
@@ -508,3 +512,64 @@ class Plan(_Frozen):
     def course_ids(self) -> list[str]:
         """Ids of the chosen courses, in plan order."""
         return [i.course_id for i in self.items]
+
+
+class SeatAssignment(_Frozen):
+    """A seat given to an employee in a course session.
+
+    Attributes:
+        employee_id: The employee.
+        course_id: The course.
+        session_id: The session; None for a course without sessions (self-paced).
+        starts: Session start, if any.
+        value: Weighted gap closure the course brings to the employee.
+        reason: Why the course was chosen (from the employee's plan).
+
+    """
+
+    employee_id: str
+    course_id: str
+    session_id: str | None = None
+    starts: date | None = None
+    value: float = 0.0
+    reason: str = ""
+
+
+class WaitlistEntry(_Frozen):
+    """A planned course an employee got no seat in, and why.
+
+    Attributes:
+        employee_id: The employee.
+        course_id: The course.
+        value: Weighted gap closure left open.
+        reason: E.g. "all 2 sessions of K8s Basics are full (40 seats)".
+
+    """
+
+    employee_id: str
+    course_id: str
+    value: float = 0.0
+    reason: str
+
+
+class PopulationAssignment(_Frozen):
+    """Seats for a population under session capacities.
+
+    Attributes:
+        assignments: Seats given.
+        waitlist: Planned courses without a seat, with the reason.
+        seats_used: Seats taken per session id.
+        requested_value: Weighted gap closure of all plans together.
+        assigned_value: Weighted gap closure of the seats given.
+        optimal: True when the solver proved the assignment optimal.
+        solver: "highs" (MILP) or "greedy" (fallback for very large populations).
+
+    """
+
+    assignments: tuple[SeatAssignment, ...] = ()
+    waitlist: tuple[WaitlistEntry, ...] = ()
+    seats_used: dict[str, int] = Field(default_factory=dict)
+    requested_value: float = 0.0
+    assigned_value: float = 0.0
+    optimal: bool = True
+    solver: str = "highs"

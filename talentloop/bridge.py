@@ -76,9 +76,9 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; then finish what is in flight, commit and leave."""
         settings = self._settings
-        self._consumer = await self._on_consumer_thread(make_consumer, settings, self._group_id)
-        self._producer = await asyncio.to_thread(make_producer, settings)
-        consumer = self._consumer
+        consumer = await self._on_consumer_thread(make_consumer, settings, self._group_id)
+        producer = await asyncio.to_thread(make_producer, settings)
+        self._consumer, self._producer = consumer, producer
         await self._on_consumer_thread(consumer.subscribe, settings.inbound_topics)
         log.info("bridge consuming %s", ", ".join(settings.inbound_topics))
         try:
@@ -94,14 +94,12 @@ class Bridge:
                     *(self._partition(tp, records, stop) for tp, records in batch.items())
                 )
                 offsets = {
-                    tp: OffsetAndMetadata(last + 1, "", -1)
-                    for tp, last in done
-                    if last is not None
+                    tp: OffsetAndMetadata(last + 1, "", -1) for tp, last in done if last is not None
                 }
                 await self._commit(offsets)
         finally:
             await self._on_consumer_thread(consumer.close)
-            await asyncio.to_thread(self._producer.close, 10)
+            await asyncio.to_thread(producer.close, 10)
             self._io.shutdown(wait=True)
             log.info("bridge stopped: %s", self.stats)
 

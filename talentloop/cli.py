@@ -41,7 +41,8 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kafka", "temporalio.activity", "temporalio.workflow"):
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    for noisy in ("temporalio.activity", "temporalio.workflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -229,7 +230,7 @@ def demo(
 def main() -> None:
     """Entry point: bad input and unreachable servers end in one line and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        app()
     except UsageProblem as err:
         typer.echo(f"talentloop: {err}", err=True)
         sys.exit(2)
@@ -237,17 +238,6 @@ def main() -> None:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         typer.echo(f"talentloop: {type(err).__name__}: {first}", err=True)
         sys.exit(1)
-    except typer.Exit as err:
-        sys.exit(err.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
 
 
 if __name__ == "__main__":

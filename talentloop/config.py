@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     topic_partitions: int = 4
     consumer_group: str = "talentloop-bridge"
     max_event_bytes: int = Field(256 * 1024, description="Larger events go to the DLQ.")
+    kafka_connect_timeout_ms: int = Field(30_000, description="Give up reaching the broker.")
 
     # Mail.
     smtp_host: str | None = Field(None, description="SMTP relay host; default host.")

@@ -43,8 +43,8 @@ class DemoSummary:
         """The summary as printed at the end of `talentloop demo`."""
         lines = [
             "",
-            "talentloop demo summary" + ("  (TIMED OUT: not every review was handled)"
-                                         if self.timed_out else ""),
+            "talentloop demo summary"
+            + ("  (TIMED OUT: not every review was handled)" if self.timed_out else ""),
             f"  reviews published       {self.published}",
             f"  events consumed         {self.consumed}  (dead-lettered {self.dead_lettered})",
             f"  reviews handled         {self.handled}  in {self.seconds:.1f} s",

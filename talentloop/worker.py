@@ -20,7 +20,6 @@ from talentloop.config import Settings
 from talentloop.temporal import connect
 from workflows.employee import EmployeeLearningWorkflow
 
-
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
 
@@ -67,7 +66,9 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run a worker until `stop` is set (or forever)."""
     client = await connect(settings)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(
+        max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"
+    ) as executor:
         worker = build_worker(client, settings, executor)
         async with worker:
             await (stop or asyncio.Event()).wait()

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
+from stacksettings import stack_settings
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from stacksettings import stack_settings
 from talentloop.devstack import COMPONENTS, DevStack, DevStackError, render_status
 from talentloop.smtpsink import read_maildir
 from workflows import search_attributes

@@ -40,10 +40,7 @@ IDLE_BEFORE_CONTINUE = timedelta(days=30)
 """A run idle this long continues as new, so no run's history lives for years."""
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-_OPTS: dict[str, object] = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": _RETRY,
-}
+_TIMEOUT = timedelta(seconds=60)
 
 
 def workflow_id_for(employee_id: str) -> str:
@@ -147,12 +144,16 @@ class EmployeeLearningWorkflow:
     async def _after_review(self, inp: EmployeeWorkflowInput, ev: InboundEvent) -> ProcessedEvent:
         assert ev.review is not None
         employee = await workflow.execute_activity_method(
-            DirectoryActivities.get_employee, inp.employee_id, **_OPTS  # type: ignore[arg-type]
+            DirectoryActivities.get_employee,
+            inp.employee_id,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
         )
         planned = await workflow.execute_activity_method(
             PlanningActivities.plan_after_review,
             PlanRequest(employee=employee, event_id=ev.event_id, review=ev.review),
-            **_OPTS,  # type: ignore[arg-type]
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
         )
         due = ev.review.completed_at.date() + timedelta(days=inp.due_days)
         enrolled: list[EnrolledCourse] = []
@@ -166,7 +167,8 @@ class EmployeeLearningWorkflow:
                     reason=item.reason,
                     source_event=ev.event_id,
                 ),
-                **_OPTS,  # type: ignore[arg-type]
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
             )
             if enrollment.source_event == ev.event_id:
                 enrolled.append(
@@ -190,7 +192,8 @@ class EmployeeLearningWorkflow:
                     courses=enrolled,
                     uncoverable=uncoverable,
                 ),
-                **_OPTS,  # type: ignore[arg-type]
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
             )
             emails.append(sent.message_id)
         return ProcessedEvent(

@@ -36,9 +36,62 @@ class CatalogIndex:
         for c in self.courses.values():
             for t in c.teaches:
                 self.by_skill.setdefault(t.skill_id, []).append(c)
+        self._dominators: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def __len__(self) -> int:
         return len(self.courses)
+
+    def dominators(self, minimise: str) -> dict[str, tuple[str, ...]]:
+        """For each course, the courses that are at least as good in every respect.
+
+        Course p dominates q when p costs no more (in the objective and in hours), needs no
+        prerequisite q does not need, needs no starting level q does not need, and teaches
+        every skill q teaches at least as far; ties are broken by id. Any plan with q stays
+        feasible and no worse with p in q's place, so q need not be considered while p is
+        available. A course that is another's prerequisite is never dominated.
+        """
+        got = self._dominators.get(minimise)
+        if got is None:
+            got = self._dominators[minimise] = self._compute_dominators(minimise)
+        return got
+
+    def _compute_dominators(self, minimise: str) -> dict[str, tuple[str, ...]]:
+        def key(c: Course) -> tuple[float, float]:
+            return (c.hours, c.cost) if minimise == "hours" else (c.cost, c.hours)
+
+        required = {p for c in self.courses.values() for p in c.prerequisites}
+        out: dict[str, tuple[str, ...]] = {}
+        for q in self.courses.values():
+            if not q.teaches or q.id in required:
+                continue
+            q_to = {t.skill_id: t.to_level for t in q.teaches}
+            q_from = {t.skill_id: t.from_level for t in q.teaches}
+            q_pre = set(q.prerequisites)
+            kq = key(q)
+            doms: list[str] = []
+            for p in self.by_skill.get(q.teaches[0].skill_id, ()):
+                if p.id == q.id:
+                    continue
+                kp = key(p)
+                if kp[0] > kq[0] or kp[1] > kq[1] or (kp == kq and p.id > q.id):
+                    continue
+                if q.id in p.prerequisites or not set(p.prerequisites) <= q_pre:
+                    continue
+                p_to = {t.skill_id: t.to_level for t in p.teaches}
+                if any(p_to.get(s, -1.0) < lvl for s, lvl in q_to.items()):
+                    continue
+                if any(
+                    t.from_level > 0 and q_from.get(t.skill_id, -1.0) < t.from_level
+                    for t in p.teaches
+                ):
+                    continue
+                if kp == kq and p_to == q_to and {t.skill_id: t.from_level for t in p.teaches
+                                                  } == q_from and p.id > q.id:
+                    continue
+                doms.append(p.id)
+            if doms:
+                out[q.id] = tuple(doms)
+        return out
 
 
 @dataclass
@@ -384,7 +437,25 @@ def _candidates(
             if any(p not in taken and p not in alive for p in wanted[cid].prerequisites):
                 alive.discard(cid)
                 changed = True
-    ids = sorted(alive)
+    doms = index.dominators(minimise)
+    alive = {cid for cid in alive if not any(d in alive for d in doms.get(cid, ()))}
+    # Drop courses that could never start, even with every other candidate taken.
+    reach = dict(start)
+    usable: set[str] = set()
+    progress = True
+    while progress:
+        progress = False
+        for cid in alive - usable:
+            c = wanted[cid]
+            if all(p in taken or p in usable for p in c.prerequisites) and all(
+                reach.get(t.skill_id, 0.0) >= t.from_level - EPS for t in c.teaches
+            ):
+                usable.add(cid)
+                progress = True
+                for t in c.teaches:
+                    if t.to_level > reach.get(t.skill_id, 0.0):
+                        reach[t.skill_id] = t.to_level
+    ids = sorted(usable)
     pos = {cid: i for i, cid in enumerate(ids)}
     cands: list[_Cand] = []
     for cid in ids:
@@ -444,9 +515,10 @@ def _reason_parts(
     before: Mapping[str, float],
     pb: _Problem,
     gaps_by_skill: Mapping[str, Gap],
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], float]:
     parts: list[str] = []
     closes: list[str] = []
+    value = 0.0
     for s, _, to in pb.cands[i].teaches:
         g = gaps_by_skill.get(s)
         if g is None:
@@ -456,7 +528,8 @@ def _reason_parts(
         if to > lo + EPS and lo < g.target - EPS:
             closes.append(s)
             parts.append(f"{g.skill_name} {format_level(lo)}→{format_level(hi)} {g.purpose()}")
-    return parts, closes
+            value += g.weight * (hi - lo)
+    return parts, closes, value
 
 
 def _plan_items(
@@ -467,7 +540,16 @@ def _plan_items(
     items: list[PlanItem] = []
     for i in order:
         c = pb.cands[i]
-        parts, closes = _reason_parts(i, levels, pb, gaps_by_skill)
+        parts, closes, value = _reason_parts(i, levels, pb, gaps_by_skill)
+        deps = {pb.cands[p].course.id for p in c.prereqs}
+        for s, f in c.entry:
+            first = next(
+                (j for j in order if any(sk == s and to >= f - EPS for sk, _, to in
+                                         pb.cands[j].teaches)),
+                None,
+            )
+            if first is not None and first != i:
+                deps.add(pb.cands[first].course.id)
         if not parts:
             users = [
                 pb.cands[j].course.title
@@ -490,6 +572,8 @@ def _plan_items(
                 cost=c.course.cost,
                 closes=tuple(closes),
                 reason="; ".join(parts),
+                value=value,
+                depends_on=tuple(sorted(deps)),
             )
         )
         for s, _, to in c.teaches:

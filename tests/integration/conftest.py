@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from stacksettings import stack_settings
 from sqlalchemy.orm import Session, sessionmaker
+from stacksettings import stack_settings
 from temporalio.client import Client
 
 from activities.store.engine import open_engine, session_factory
@@ -46,7 +46,9 @@ async def client(settings: Settings) -> Client:
 
 
 @pytest.fixture(scope="session")
-async def worker(client: Client, settings: Settings, sessions: sessionmaker[Session]) -> AsyncIterator[None]:
+async def worker(
+    client: Client, settings: Settings, sessions: sessionmaker[Session]
+) -> AsyncIterator[None]:
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(client, settings, executor):
             yield

@@ -48,8 +48,9 @@ async def state_of(client: Client, employee_id: str) -> EmployeeLearningState:
     return await handle.query(EmployeeLearningWorkflow.state)
 
 
-def review_event(sessions: sessionmaker[Session], employee_id: str, event_id: str,
-                 shortfall: float = 2.0) -> dict[str, Any]:
+def review_event(
+    sessions: sessionmaker[Session], employee_id: str, event_id: str, shortfall: float = 2.0
+) -> dict[str, Any]:
     """A manager review rating the employee's five most important skills below the role."""
     with sessions() as s:
         person = s.get(EmployeeRow, employee_id)

@@ -19,13 +19,19 @@ def review(**over):
         "ratings": [{"skill_id": "onet:2.A.1.a", "rating": 3}],
     }
     data.update(over)
-    return {"specversion": "1.0", "id": "ev-1", "source": "test", "type": REVIEW_COMPLETED,
-            "data": data}
+    return {
+        "specversion": "1.0",
+        "id": "ev-1",
+        "source": "test",
+        "type": REVIEW_COMPLETED,
+        "data": data,
+    }
 
 
 def run(value, headers=(), max_bytes=10_000):
-    return decode(value, list(headers), topic="hr.reviews", partition=0, offset=7,
-                  max_bytes=max_bytes)
+    return decode(
+        value, list(headers), topic="hr.reviews", partition=0, offset=7, max_bytes=max_bytes
+    )
 
 
 def test_structured_review_is_decoded_with_its_position():
@@ -38,8 +44,13 @@ def test_structured_review_is_decoded_with_its_position():
 
 def test_binary_mode_headers_are_accepted():
     doc = review()
-    headers = [("ce_specversion", b"1.0"), ("ce_id", b"ev-b"), ("ce_source", b"test"),
-               ("ce_type", REVIEW_COMPLETED.encode()), ("content-type", b"application/json")]
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"ev-b"),
+        ("ce_source", b"test"),
+        ("ce_type", REVIEW_COMPLETED.encode()),
+        ("content-type", b"application/json"),
+    ]
     ev = run(json.dumps(doc["data"]).encode(), headers)
     assert ev.event_id == "ev-b" and ev.review is not None
 
