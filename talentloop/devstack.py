@@ -504,8 +504,13 @@ class DevStack:
     def _record_file(self, name: str) -> Path:
         return self.pids_dir / f"{name}.json"
 
-    def _check_ports_free(self, component: _Component) -> None:
+    def _check_ports_free(self, component: _Component, grace: float = 5.0) -> None:
+        # A component that just died can hold its port for a moment while the kernel closes
+        # its connections: give it `grace` seconds before calling the port foreign.
+        deadline = time.monotonic() + grace
         for port in (component.port, *component.extra_ports):
+            while not _port_free(self.settings.host, port) and time.monotonic() < deadline:
+                time.sleep(0.1)
             if not _port_free(self.settings.host, port):
                 raise DevStackError(
                     f"{component.name}: {self._address(port)} is already in use by a process "

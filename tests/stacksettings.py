@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from pathlib import Path
 
@@ -9,17 +10,27 @@ from talentloop.config import Settings
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """`count` distinct loopback ports, free now, below the kernel's ephemeral range.
+
+    Servers such as Temporal's dev server bind extra ephemeral ports of their own; picking
+    ours outside that range keeps them from racing for the same port.
+    """
+    low, _high = (
+        int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(10_000, low)
+        if port in ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
 
 
 def stack_settings(state_dir: Path, **over: object) -> Settings:

@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -123,6 +124,9 @@ async def test_up_status_up_again_down(stack: DevStack) -> None:
     smtp_pid = pids["smtp"]
     assert smtp_pid is not None
     os.kill(smtp_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(smtp_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     after_kill = {s.name: s for s in stack.status()}
     assert not after_kill["smtp"].running
     assert after_kill["temporal"].running and after_kill["kafka"].running
