@@ -1,37 +1,51 @@
 """The bridge: Kafka consumer group -> validated CloudEvents -> Temporal signal-with-start.
 
-Offsets are committed per partition only up to the last record whose signal Temporal accepted
-or which went to the DLQ. Partitions are handled concurrently, records of one partition in
-order. All consumer calls run on one dedicated thread (kafka-python is not thread-safe);
-Temporal calls stay on the asyncio loop.
+- Records with the same Kafka key (the employee id) are handled strictly in order; records of
+  different keys proceed concurrently, so many Temporal calls are in flight at once.
+- Offsets are committed per partition only up to the contiguous prefix of records that Temporal
+  accepted or that went to the DLQ (`OffsetTracker`).
+- Bad input goes to the DLQ topic with the original bytes and the reason; the bridge goes on.
+- Temporal unavailable: deliveries back off and retry; once `max_in_flight` records wait, the
+  partitions are paused while polling continues (the group membership holds), and resumed when
+  the backlog drains. Nothing Temporal did not accept is committed.
+- Stop: no more fetching, in-flight records finish, offsets are committed, the group is left.
+
+All consumer calls run on one dedicated thread (kafka-python is not thread-safe); Temporal calls
+stay on the asyncio loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from schemas.events import InboundEvent
+from schemas.events import COURSE_COMPLETED, REVIEW_COMPLETED, InboundEvent
 from schemas.learning import EmployeeWorkflowInput
 from talentloop.cloudevents import InvalidEvent, decode
 from talentloop.config import Settings
 from talentloop.kafka import make_consumer, make_producer
+from talentloop.offsets import OffsetTracker
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+KnownEmployee = Callable[[str], Awaitable[bool]]
+"""Answers whether the directory knows an employee id."""
 
 
 @dataclass
@@ -43,6 +57,22 @@ class BridgeStats:
     dead_lettered: int = 0
     temporal_retries: int = 0
     commits: int = 0
+    pauses: int = 0
+    rebalances: int = 0
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs on the consumer thread inside `poll` when partitions move between members."""
+
+    def __init__(self, bridge: Bridge, loop: asyncio.AbstractEventLoop) -> None:
+        self._bridge = bridge
+        self._loop = loop
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._bridge._revoke(revoked)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._loop.call_soon_threadsafe(self._bridge.assigned.set)
 
 
 class Bridge:
@@ -54,20 +84,51 @@ class Bridge:
         client: Client,
         *,
         group_id: str | None = None,
-        poll_ms: int = 200,
+        known_employee: KnownEmployee | None = None,
+        max_in_flight: int = 2000,
+        poll_ms: int = 100,
         max_records: int = 500,
+        commit_interval: float = 0.5,
+        drain_timeout: float = 30.0,
     ) -> None:
-        """Build a bridge; nothing connects until `run`."""
+        """Build a bridge; nothing connects until `run`.
+
+        Args:
+            settings: Topics, group, limits.
+            client: A Temporal client using the pydantic data converter.
+            group_id: Consumer group; default the settings'.
+            known_employee: Directory check; events for unknown employees go to the DLQ.
+                None accepts every employee id.
+            max_in_flight: Records waiting for Temporal before the partitions are paused.
+            poll_ms: Longest wait of one poll.
+            max_records: Largest batch of one poll.
+            commit_interval: Seconds between offset commits.
+            drain_timeout: Seconds in-flight records get to finish when stopping.
+        """
         self._settings = settings
         self._client = client
         self._group_id = group_id
+        self._known_employee = known_employee
+        self._max_in_flight = max_in_flight
         self._poll_ms = poll_ms
         self._max_records = max_records
+        self._commit_interval = commit_interval
+        self._drain_timeout = drain_timeout
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
+        self._producer: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._trackers: dict[TopicPartition, OffsetTracker] = {}
+        self._tails: dict[tuple[TopicPartition, bytes], asyncio.Task[None]] = {}
+        self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        self._paused = False
         self.stats = BridgeStats()
         self.assigned = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Records handed out and not yet accepted by Temporal or dead-lettered."""
+        return sum(t.pending for t in self._trackers.values())
 
     async def _on_consumer_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -76,79 +137,123 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; then finish what is in flight, commit and leave."""
         settings = self._settings
+        self._loop = asyncio.get_running_loop()
         consumer = await self._on_consumer_thread(make_consumer, settings, self._group_id)
-        producer = await asyncio.to_thread(make_producer, settings)
-        self._consumer, self._producer = consumer, producer
-        await self._on_consumer_thread(consumer.subscribe, settings.inbound_topics)
+        self._producer = await asyncio.to_thread(make_producer, settings)
+        self._consumer = consumer
+        await self._on_consumer_thread(
+            consumer.subscribe, settings.inbound_topics, listener=_Rebalance(self, self._loop)
+        )
         log.info("bridge consuming %s", ", ".join(settings.inbound_topics))
+        last_commit = time.monotonic()
         try:
             while not stop.is_set():
+                await self._flow_control(consumer)
                 batch: dict[TopicPartition, list[ConsumerRecord]] = await self._on_consumer_thread(
                     consumer.poll, timeout_ms=self._poll_ms, max_records=self._max_records
                 )
-                if not self.assigned.is_set() and consumer.assignment():
-                    self.assigned.set()
-                if not batch:
-                    continue
-                done = await asyncio.gather(
-                    *(self._partition(tp, records, stop) for tp, records in batch.items())
-                )
-                offsets = {
-                    tp: OffsetAndMetadata(last + 1, "", -1) for tp, last in done if last is not None
-                }
-                await self._commit(offsets)
+                for tp, records in batch.items():
+                    for record in records:
+                        self._dispatch(tp, record)
+                if time.monotonic() - last_commit >= self._commit_interval:
+                    await self._commit()
+                    last_commit = time.monotonic()
+                await asyncio.sleep(0)
+            await self._drain()
         finally:
             await self._on_consumer_thread(consumer.close)
-            await asyncio.to_thread(producer.close, 10)
+            await asyncio.to_thread(self._producer.close, 10)
             self._io.shutdown(wait=True)
             log.info("bridge stopped: %s", self.stats)
 
-    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        if not offsets or self._consumer is None:
-            return
-        try:
-            await self._on_consumer_thread(self._consumer.commit, offsets)
-            self.stats.commits += 1
-        except KafkaError as err:
-            # Partitions moved to another member: it re-reads from the last commit, and
-            # the workflows drop the events they saw already.
-            log.warning("commit failed, records will be redelivered: %s", err)
+    async def _flow_control(self, consumer: KafkaConsumer) -> None:
+        """Pause every partition while too much waits for Temporal; resume when it drains."""
+        backlog = self.in_flight
+        if not self._paused and backlog >= self._max_in_flight:
+            await self._on_consumer_thread(lambda: consumer.pause(*consumer.assignment()))
+            self._paused = True
+            self.stats.pauses += 1
+            log.warning("paused consumption: %d records wait for Temporal", backlog)
+        elif self._paused and backlog <= self._max_in_flight // 2:
+            await self._on_consumer_thread(lambda: consumer.resume(*consumer.paused()))
+            self._paused = False
+            log.info("resumed consumption")
 
-    async def _partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord], stop: asyncio.Event
-    ) -> tuple[TopicPartition, int | None]:
-        """Handle one partition's records in order; return the last offset fully handled."""
-        last: int | None = None
-        for record in records:
-            self.stats.consumed += 1
-            try:
-                event = decode(
-                    record.value,
-                    record.headers or [],
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    max_bytes=self._settings.max_event_bytes,
-                )
-            except InvalidEvent as err:
+    async def _drain(self) -> None:
+        """Let in-flight records finish (bounded), then commit what is done."""
+        tasks = [t for group in self._tasks.values() for t in group]
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=self._drain_timeout)
+            for task in late:
+                task.cancel()
+            if late:
                 log.warning(
-                    "dead-lettering %s/%d@%d: %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    err.reason,
+                    "%d records not handled before stop; they will be redelivered", len(late)
                 )
-                await self._dead_letter(record, err)
-                last = record.offset
-                continue
-            if not await self._deliver(event, stop):
-                break
-            last = record.offset
-        return tp, last
+        await self._commit()
 
-    async def _deliver(self, event: InboundEvent, stop: asyncio.Event) -> bool:
-        """Signal-with-start the employee's workflow; retry until accepted or told to stop."""
-        delay = 0.5
+    def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        self.stats.consumed += 1
+        tracker = self._trackers.setdefault(tp, OffsetTracker())
+        tracker.dispatched(record.offset)
+        chain = (tp, record.key or b"")
+        previous = self._tails.get(chain)
+        task = asyncio.create_task(self._handle(tp, tracker, record, previous))
+        self._tails[chain] = task
+        self._tasks.setdefault(tp, set()).add(task)
+
+        def forget(done: asyncio.Task[None]) -> None:
+            self._tasks.get(tp, set()).discard(done)
+            if self._tails.get(chain) is done:
+                del self._tails[chain]
+
+        task.add_done_callback(forget)
+
+    async def _handle(
+        self,
+        tp: TopicPartition,
+        tracker: OffsetTracker,
+        record: ConsumerRecord,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(BaseException):
+                await previous
+        try:
+            event = decode(
+                record.value,
+                record.headers or [],
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                max_bytes=self._settings.max_event_bytes,
+            )
+            await self._check_employee(event)
+        except InvalidEvent as err:
+            log.warning(
+                "dead-lettering %s/%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                err.reason,
+            )
+            await self._dead_letter(record, err)
+        else:
+            await self._deliver(event)
+        if self._trackers.get(tp) is tracker:
+            tracker.finished(record.offset)
+
+    async def _check_employee(self, event: InboundEvent) -> None:
+        needs_known = event.type in (REVIEW_COMPLETED, COURSE_COMPLETED) or (
+            event.employee_update is not None and event.employee_update.change != "joined"
+        )
+        check = self._known_employee
+        if needs_known and check is not None and not await check(event.employee_id):
+            raise InvalidEvent("unknown-employee", f"employee {event.employee_id} is unknown")
+
+    async def _deliver(self, event: InboundEvent) -> None:
+        """Signal-with-start the employee's workflow; retry until Temporal accepts it."""
+        delay = 0.2
         while True:
             try:
                 await self._client.start_workflow(
@@ -163,19 +268,15 @@ class Bridge:
                     start_signal_args=[event],
                 )
                 self.stats.signalled += 1
-                return True
+                return
             except RPCError as err:
                 self.stats.temporal_retries += 1
-                log.warning("temporal refused event %s (%s); retrying", event.event_id, err)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                    return False
-                except TimeoutError:
-                    delay = min(delay * 2, 10.0)
+                log.warning("temporal refused event %s (%s); retrying", event.event_id, err.status)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _dead_letter(self, record: ConsumerRecord, err: InvalidEvent) -> None:
         """Publish the original bytes to the DLQ with the reason and the source position."""
-        assert self._producer is not None
         headers = [
             *(record.headers or []),
             ("dlq.reason", err.reason.encode()),
@@ -185,8 +286,71 @@ class Bridge:
             ("dlq.offset", str(record.offset).encode()),
             ("dlq.time", datetime.now(UTC).isoformat().encode()),
         ]
-        future = self._producer.send(
-            self._settings.topic_dlq, key=record.key, value=record.value, headers=headers
-        )
-        await asyncio.to_thread(future.get, 30)
-        self.stats.dead_lettered += 1
+        delay = 0.2
+        while True:
+            try:
+                future = self._producer.send(
+                    self._settings.topic_dlq, key=record.key, value=record.value, headers=headers
+                )
+                await asyncio.to_thread(future.get, 30)
+                self.stats.dead_lettered += 1
+                return
+            except KafkaError as kerr:
+                log.warning("DLQ publish failed (%s); retrying", kerr)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _commit(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        ready = {tp: t.committable() for tp, t in self._trackers.items()}
+        offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in ready.items() if o is not None}
+        if not offsets:
+            return
+        try:
+            await self._on_consumer_thread(consumer.commit, offsets)
+        except KafkaError as err:
+            # The partitions moved to another member: it re-reads from the last commit, and
+            # the workflows drop the events they saw already.
+            log.warning("commit failed, records will be redelivered: %s", err)
+            return
+        self.stats.commits += 1
+        for tp, meta in offsets.items():
+            tracker = self._trackers.get(tp)
+            if tracker is not None:
+                tracker.committed(meta.offset)
+
+    def _revoke(self, revoked: list[TopicPartition]) -> None:
+        """On the consumer thread: commit what is done of `revoked`, forget the rest."""
+        self.stats.rebalances += 1
+        offsets = {}
+        for tp in revoked:
+            tracker = self._trackers.pop(tp, None)
+            if tracker is not None and (o := tracker.committable()) is not None:
+                offsets[tp] = OffsetAndMetadata(o, "", -1)
+        if offsets and self._consumer is not None:
+            try:
+                self._consumer.commit(offsets)
+            except KafkaError as err:
+                log.warning("commit on revoke failed: %s", err)
+        loop = self._loop
+        if loop is not None:
+            for tp in revoked:
+                for task in list(self._tasks.pop(tp, set())):
+                    loop.call_soon_threadsafe(task.cancel)
+
+
+def directory_check(lookup: Callable[[str], object | None]) -> KnownEmployee:
+    """A `KnownEmployee` over a blocking directory look-up, remembering the ids it found."""
+    known: set[str] = set()
+
+    async def check(employee_id: str) -> bool:
+        if employee_id in known:
+            return True
+        if await asyncio.to_thread(lookup, employee_id) is None:
+            return False
+        known.add(employee_id)
+        return True
+
+    return check

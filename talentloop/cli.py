@@ -93,14 +93,19 @@ def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
 @app.command()
 def bridge(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     """Run the Kafka -> Temporal bridge until SIGTERM or Ctrl-C; it drains before exiting."""
-    from talentloop.bridge import Bridge
+    from activities.directory import DirectoryActivities
+    from activities.store.engine import open_engine, session_factory
+    from talentloop.bridge import Bridge, directory_check
     from talentloop.temporal import connect
 
     _logging(verbose)
     settings = _settings()
 
+    directory = DirectoryActivities(session_factory(open_engine(settings.db_url)))
+
     async def run(stop: asyncio.Event) -> None:
-        await Bridge(settings, await connect(settings)).run(stop)
+        known = directory_check(directory.lookup)
+        await Bridge(settings, await connect(settings), known_employee=known).run(stop)
 
     _run_until_signal(run)
 

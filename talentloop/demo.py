@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.directory import DirectoryActivities
 from activities.store.engine import open_engine, session_factory
 from activities.store.tables import LmsEnrollmentRow
 from schemas.learning import EmployeeLearningState
-from talentloop.bridge import Bridge
+from talentloop.bridge import Bridge, directory_check
 from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.seed import count_rows, sample_reviews, seed
@@ -85,7 +86,9 @@ async def run_demo(settings: Settings, *, reviews: int, timeout: float) -> DemoS
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, executor)
-        bridge = Bridge(settings, client)
+        bridge = Bridge(
+            settings, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
+        )
         async with worker:
             bridge_task = asyncio.create_task(bridge.run(stop))
             await asyncio.to_thread(publish_events, settings, events)

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from stacksettings import stack_settings
 from temporalio.client import Client
 
+from activities.directory import DirectoryActivities
 from activities.store.engine import open_engine, session_factory
-from talentloop.bridge import Bridge
+from talentloop.bridge import Bridge, directory_check
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
 from talentloop.seed import seed
@@ -55,9 +56,12 @@ async def worker(
 
 
 @pytest.fixture(scope="session")
-async def bridge(client: Client, settings: Settings, worker: None) -> AsyncIterator[Bridge]:
+async def bridge(
+    client: Client, settings: Settings, sessions: sessionmaker[Session], worker: None
+) -> AsyncIterator[Bridge]:
     stop = asyncio.Event()
-    running = Bridge(settings, client)
+    known = directory_check(DirectoryActivities(sessions).lookup)
+    running = Bridge(settings, client, known_employee=known)
     task = asyncio.create_task(running.run(stop))
     await asyncio.wait_for(running.assigned.wait(), timeout=60)
     yield running
