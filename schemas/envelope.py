@@ -12,9 +12,10 @@ checked-in file ``schemas/json/review.completed.v1.json`` whose ``$id`` is that 
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 SCHEMA_BASE_URI = "https://talentloop.dev/schemas/json/"
 """Base of every ``dataschema`` URI; the file name is ``<type>.json``."""
@@ -81,3 +82,59 @@ class CloudEvent(StrictModel, Generic[DataT]):
     """URI of the JSON Schema of this event type (see ``schema_uri``)."""
     data: DataT
     """The event's payload, validated by the type's model."""
+
+
+AnyCloudEvent = CloudEvent[dict[str, Any]]
+"""An envelope whose data is not yet typed."""
+
+Direction = Literal["inbound", "outbound"]
+"""Inbound events are produced by other systems and consumed by talentloop; outbound the reverse."""
+
+
+def model_name(event_type: str) -> str:
+    """The envelope model's name of a type: ``review.completed.v1`` -> ``ReviewCompletedV1``."""
+    return "".join(part[:1].upper() + part[1:] for part in event_type.replace("_", ".").split("."))
+
+
+@cache
+def envelope_model(
+    event_type: str, data_model: type[BaseModel], direction: Direction
+) -> type[CloudEvent[Any]]:
+    """The envelope of one event type: ``type`` fixed, ``data`` typed, ``dataschema`` pinned.
+
+    Inbound envelopes keep ``subject``, ``time``, ``datacontenttype`` and ``dataschema``
+    optional (``dataschema``, when given, must be the type's URI). Outbound envelopes, which
+    talentloop builds, always carry all four.
+
+    Args:
+        event_type: The versioned type, e.g. ``review.completed.v1``.
+        data_model: The model of ``data``.
+        direction: "inbound" or "outbound".
+
+    Returns:
+        A ``CloudEvent`` subclass named after the type, e.g. ``ReviewCompletedV1``.
+    """
+    type_literal = Literal[event_type]  # type: ignore[valid-type]
+    uri_literal = Literal[schema_uri(event_type)]  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"type": (type_literal, Field(description="The event type."))}
+    if direction == "outbound":
+        fields |= {
+            "subject": (Id, Field(description="The Kafka key: employee or objective set id.")),
+            "time": (AwareDatetime, Field(description="When the occurrence happened.")),
+            "datacontenttype": (Literal["application/json"], Field(description="Always JSON.")),
+            "dataschema": (uri_literal, Field(description="URI of this type's JSON Schema.")),
+        }
+    else:
+        fields["dataschema"] = (
+            uri_literal | None,
+            Field(None, description="URI of this type's JSON Schema, if given."),
+        )
+    doc = f"CloudEvents 1.0 envelope of `{event_type}` ({direction}), structured JSON mode."
+    model = create_model(
+        model_name(event_type),
+        __base__=CloudEvent[data_model],  # type: ignore[valid-type]
+        __doc__=doc,
+        __module__=__name__,
+        **fields,
+    )
+    return cast("type[CloudEvent[Any]]", model)

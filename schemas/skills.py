@@ -562,7 +562,9 @@ class PopulationAssignment(_Frozen):
         requested_value: Weighted gap closure of all plans together.
         assigned_value: Weighted gap closure of the seats given.
         optimal: True when the solver proved the assignment optimal.
-        solver: "highs" (MILP) or "greedy" (fallback for very large populations).
+        solver: "highs-milp", "highs-lp" (LP relaxation, rounded) or "greedy".
+        bound: Upper bound on the weighted closure (from the solver; includes tiny
+            tie-breaking terms), when known.
 
     """
 
@@ -572,4 +574,5 @@ class PopulationAssignment(_Frozen):
     requested_value: float = 0.0
     assigned_value: float = 0.0
     optimal: bool = True
-    solver: str = "highs"
+    solver: str = "highs-milp"
+    bound: float | None = None

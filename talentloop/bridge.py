@@ -62,14 +62,17 @@ class BridgeStats:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Runs on the consumer thread inside `poll` when partitions move between members."""
+    """Runs on kafka-python's IO thread when partitions move between members; never raises."""
 
     def __init__(self, bridge: Bridge, loop: asyncio.AbstractEventLoop) -> None:
         self._bridge = bridge
         self._loop = loop
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._bridge._revoke(revoked)
+        try:
+            self._bridge._revoke(revoked)
+        except Exception:
+            log.exception("handling revoked partitions failed; records will be redelivered")
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self._loop.call_soon_threadsafe(self._bridge.assigned.set)
@@ -149,9 +152,16 @@ class Bridge:
         try:
             while not stop.is_set():
                 await self._flow_control(consumer)
-                batch: dict[TopicPartition, list[ConsumerRecord]] = await self._on_consumer_thread(
-                    consumer.poll, timeout_ms=self._poll_ms, max_records=self._max_records
-                )
+                try:
+                    batch: dict[
+                        TopicPartition, list[ConsumerRecord]
+                    ] = await self._on_consumer_thread(
+                        consumer.poll, timeout_ms=self._poll_ms, max_records=self._max_records
+                    )
+                except KafkaError as err:
+                    log.warning("poll failed (%s); polling again", err)
+                    await asyncio.sleep(0.5)
+                    continue
                 for tp, records in batch.items():
                     for record in records:
                         self._dispatch(tp, record)
@@ -322,7 +332,11 @@ class Bridge:
                 tracker.committed(meta.offset)
 
     def _revoke(self, revoked: list[TopicPartition]) -> None:
-        """On the consumer thread: commit what is done of `revoked`, forget the rest."""
+        """On the IO thread: commit (without blocking) what is done of `revoked`, drop the rest.
+
+        Records still in flight for those partitions are cancelled; the partitions' next owner
+        reads them again from the committed offset, and the workflows drop what they saw.
+        """
         self.stats.rebalances += 1
         offsets = {}
         for tp in revoked:
@@ -330,10 +344,7 @@ class Bridge:
             if tracker is not None and (o := tracker.committable()) is not None:
                 offsets[tp] = OffsetAndMetadata(o, "", -1)
         if offsets and self._consumer is not None:
-            try:
-                self._consumer.commit(offsets)
-            except KafkaError as err:
-                log.warning("commit on revoke failed: %s", err)
+            self._consumer.commit_async(offsets)
         loop = self._loop
         if loop is not None:
             for tp in revoked:

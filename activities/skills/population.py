@@ -5,13 +5,14 @@ solved with HiGHS gives each planned course at most one session, never more seat
 session has, and a course only a session that starts after the courses it depends on have
 ended; it maximises the weighted gap closure of the seats given (ties: fewer seats, earlier
 sessions). Courses without sessions (self-paced) have unlimited seats. Whatever gets no seat is
-waitlisted with the reason.
+waitlisted with the reason. Large populations are solved as the LP relaxation and rounded (the
+LP value bounds how far from optimal the result can be); huge ones greedily.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -36,6 +37,7 @@ EARLY_BONUS = 1e-6
 """Objective bonus per day earlier a session starts, to prefer early sessions among equals."""
 
 DEFAULT_MAX_VARIABLES = 2_000_000
+DEFAULT_MAX_MILP_VARIABLES = 50_000
 
 
 @dataclass
@@ -68,6 +70,7 @@ def assign_population(
     time_limit: float = 60.0,
     mip_rel_gap: float = 1e-4,
     max_variables: int = DEFAULT_MAX_VARIABLES,
+    max_milp_variables: int = DEFAULT_MAX_MILP_VARIABLES,
 ) -> PopulationAssignment:
     """Give seats in course sessions to a population's plans, maximising weighted gap closure.
 
@@ -79,6 +82,8 @@ def assign_population(
         time_limit: Solver time limit in seconds (the best assignment found is returned).
         mip_rel_gap: Relative optimality gap at which the solver stops.
         max_variables: Above this many seat variables, a greedy assignment is used instead.
+        max_milp_variables: Up to this many seat variables the MILP is solved; above, its LP
+            relaxation is solved and rounded (the LP value is then reported as the bound).
 
     Returns:
         Seats given, the waitlist with reasons, seats used per session and closure totals.
@@ -97,13 +102,18 @@ def assign_population(
             slot[(x.employee_id, d)] for d in x.item.depends_on if (x.employee_id, d) in slot
         ]
 
-    n_vars = sum(max(1, len(x.sessions)) for x in items)
+    n_vars = sum(len(_options(x)) for x in items)
+    bound: float | None = None
     if n_vars > max_variables:
-        chosen, optimal, solver = _greedy(items, used), False, "greedy"
+        chosen = _fill(items, used, {}, lambda k, s: items[k].item.value)
+        optimal, solver = False, "greedy"
+    elif n_vars <= max_milp_variables:
+        chosen, optimal, bound = _solve(items, used, time_limit, mip_rel_gap, integer=True)
+        solver = "highs-milp"
     else:
-        chosen, optimal = _milp(items, used, time_limit, mip_rel_gap)
-        solver = "highs"
-    return _report(items, chosen, used, optimal, solver, plans)
+        chosen, optimal, bound = _solve(items, used, time_limit, mip_rel_gap, integer=False)
+        solver = "highs-lp"
+    return _report(items, chosen, used, optimal, solver, plans, bound)
 
 
 def _ends_before(first: CourseSession | None, then: CourseSession | None) -> bool:
@@ -115,25 +125,22 @@ def _session_day(s: CourseSession) -> int:
     return s.starts.toordinal()
 
 
-def _milp(
-    items: list[_Item], used: Mapping[str, int], time_limit: float, gap: float
-) -> tuple[dict[int, CourseSession | None], bool]:
-    """Solve the seat MILP; returns item index -> session (None: self-paced) for seated items."""
+def _solve(
+    items: list[_Item], used: Mapping[str, int], time_limit: float, gap: float, integer: bool
+) -> tuple[dict[int, CourseSession | None], bool, float | None]:
+    """Solve the seat model with HiGHS, as a MILP or (``integer=False``) as its LP relaxation.
+
+    Returns the seated items (item index -> session, None for self-paced), whether that is
+    proven optimal, and an upper bound on the weighted closure (None if unknown). An LP
+    solution is rounded: whole seats are kept and the rest filled greedily in order of the
+    LP's preference.
+    """
     cost: list[float] = []
     col_item: list[int] = []
     col_session: list[CourseSession | None] = []
-    first_day = min(
-        (_session_day(s) for x in items for s in x.sessions), default=0
-    )
+    first_day = min((_session_day(s) for x in items for s in x.sessions), default=0)
     for k, x in enumerate(items):
-        options: list[CourseSession | None]
-        if x.course is None:
-            options = []
-        elif _seatable(x.course):
-            options = list(x.sessions)
-        else:
-            options = [None]
-        for s in options:
+        for s in _options(x):
             x.cols.append(len(cost))
             col_item.append(k)
             col_session.append(s)
@@ -169,13 +176,12 @@ def _milp(
         for d in x.deps:
             dep = items[d]
             for c in x.cols:
-                s = col_session[c]
-                before = [dc for dc in dep.cols if _ends_before(col_session[dc], s)]
+                before = [dc for dc in dep.cols if _ends_before(col_session[dc], col_session[c])]
                 row([c, *before], [1.0] + [-1.0] * len(before), -inf, 0.0)
 
     n = len(cost)
     if n == 0:
-        return {}, True
+        return {}, True, 0.0
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = len(lower)
@@ -191,7 +197,8 @@ def _milp(
     lp.a_matrix_.start_ = np.asarray(starts, dtype=np.int32)
     lp.a_matrix_.index_ = np.asarray(idx, dtype=np.int32)
     lp.a_matrix_.value_ = np.asarray(val, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n
     h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
@@ -201,41 +208,80 @@ def _milp(
     status = h.getModelStatus()
     values = list(h.getSolution().col_value)
     if len(values) != n:  # no solution at all (time limit before any incumbent)
-        return _greedy(items, used), False
-    chosen: dict[int, CourseSession | None] = {}
-    for c, v in enumerate(values):
-        if v > 0.5:
-            chosen[col_item[c]] = col_session[c]
-    return chosen, status == highspy.HighsModelStatus.kOptimal
+        return _fill(items, used, {}, lambda k, s: items[k].item.value), False, None
+    info = h.getInfo()
+    bound = info.mip_dual_bound if integer else info.objective_function_value
+    whole: dict[int, CourseSession | None] = {
+        col_item[c]: col_session[c] for c, v in enumerate(values) if v > 1 - 1e-6
+    }
+    if integer:
+        return whole, status == highspy.HighsModelStatus.kOptimal, bound
+    integral = all(v < 1e-6 or v > 1 - 1e-6 for v in values)
+    pref = {(col_item[c], _sid(col_session[c])): v for c, v in enumerate(values)}
+    chosen = _fill(
+        items, used, _consistent(items, whole),
+        lambda k, s: pref.get((k, _sid(s)), 0.0) * 1e3 + items[k].item.value,
+    )
+    return chosen, integral and status == highspy.HighsModelStatus.kOptimal, bound
 
 
-def _greedy(items: list[_Item], used: Mapping[str, int]) -> dict[int, CourseSession | None]:
-    """Seat plan items in plan order, most valuable employees first, earliest free session."""
-    left: dict[str, int] = defaultdict(int)
+def _sid(s: CourseSession | None) -> str | None:
+    return None if s is None else s.id
+
+
+def _options(x: _Item) -> list[CourseSession | None]:
+    """Sessions an item may get: its upcoming sessions, or None for self-paced."""
+    if x.course is None:
+        return []
+    if _seatable(x.course):
+        return list(x.sessions)
+    return [None]
+
+
+def _consistent(
+    items: list[_Item], chosen: dict[int, CourseSession | None]
+) -> dict[int, CourseSession | None]:
+    """Drop seats whose dependencies are not seated early enough, until none is left."""
+    chosen = dict(chosen)
+    changed = True
+    while changed:
+        changed = False
+        for k in list(chosen):
+            s = chosen[k]
+            if not all(d in chosen and _ends_before(chosen[d], s) for d in items[k].deps):
+                del chosen[k]
+                changed = True
+    return chosen
+
+
+def _fill(
+    items: list[_Item],
+    used: Mapping[str, int],
+    chosen: dict[int, CourseSession | None],
+    score: Callable[[int, CourseSession | None], float],
+) -> dict[int, CourseSession | None]:
+    """Add seats to ``chosen`` greedily by ``score`` (highest first), within capacity."""
+    chosen = dict(chosen)
+    left: dict[str, int] = {}
     for x in items:
-        for s in x.sessions:
-            left[s.id] = s.capacity - used.get(s.id, 0)
-    per_emp: dict[str, list[int]] = defaultdict(list)
-    for k, x in enumerate(items):
-        per_emp[x.employee_id].append(k)
-    order = sorted(per_emp, key=lambda e: -sum(items[k].item.value for k in per_emp[e]))
-    chosen: dict[int, CourseSession | None] = {}
-    for e in order:
-        for k in per_emp[e]:
-            x = items[k]
-            if any(d not in chosen for d in x.deps):
+        for sess in x.sessions:
+            left[sess.id] = sess.capacity - used.get(sess.id, 0)
+    for seat in chosen.values():
+        if seat is not None:
+            left[seat.id] -= 1
+    options = [(k, o) for k, x in enumerate(items) if k not in chosen for o in _options(x)]
+    options.sort(key=lambda ks: (-score(*ks), 0 if ks[1] is None else _session_day(ks[1])))
+    changed = True
+    while changed:
+        changed = False
+        for k, s in options:
+            if k in chosen or (s is not None and left[s.id] <= 0):
                 continue
-            if not _seatable(x.course):
-                chosen[k] = None
-                continue
-            ready = max(
-                (dep.ends for d in x.deps if (dep := chosen[d]) is not None), default=date.min
-            )
-            for s in sorted(x.sessions, key=lambda s: s.starts):
-                if s.starts > ready and left[s.id] > 0:
+            if all(d in chosen and _ends_before(chosen[d], s) for d in items[k].deps):
+                chosen[k] = s
+                if s is not None:
                     left[s.id] -= 1
-                    chosen[k] = s
-                    break
+                changed = True
     return chosen
 
 
@@ -273,6 +319,7 @@ def _report(
     optimal: bool,
     solver: str,
     plans: Mapping[str, Plan],
+    bound: float | None,
 ) -> PopulationAssignment:
     # A supporting course (no value) whose dependants got no seat is not worth a seat.
     chosen = dict(chosen)
@@ -325,4 +372,5 @@ def _report(
         assigned_value=sum(items[k].item.value for k in chosen),
         optimal=optimal,
         solver=solver,
+        bound=bound,
     )

@@ -4,6 +4,7 @@ and an in-process worker and bridge, started once for the whole integration sess
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ from activities.store.engine import open_engine, session_factory
 from talentloop.bridge import Bridge, directory_check
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
+from talentloop.kafka import ensure_topics
 from talentloop.seed import seed
 from talentloop.temporal import connect
 from talentloop.worker import ACTIVITY_THREADS, build_worker
@@ -67,3 +69,32 @@ async def bridge(
     yield running
     stop.set()
     await asyncio.wait_for(task, timeout=60)
+
+
+def lane(settings: Settings, name: str) -> Settings:
+    """The same stack with topics and a consumer group of its own, so a test's bridges see
+    only that test's events. The topics are created."""
+    values = settings.model_dump()
+    values.update(
+        topic_reviews=f"{name}.reviews",
+        topic_objectives=f"{name}.objectives",
+        topic_completions=f"{name}.completions",
+        topic_employees=f"{name}.employees",
+        topic_dlq=f"{name}.dlq",
+        consumer_group=f"{name}-bridge",
+    )
+    isolated = Settings(**values)
+    ensure_topics(isolated)
+    return isolated
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a child process use exactly `settings`."""
+    env = dict(os.environ)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"TALENTLOOP_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+    return env

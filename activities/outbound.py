@@ -1,0 +1,102 @@
+"""Outbound-events activity: publish a CloudEvent on the outbound topic, keyed, acknowledged.
+
+The producer is kafka-python's idempotent producer (``enable_idempotence=True``,
+``acks="all"``): a retry inside the producer never writes a duplicate record. A retried
+*activity* may write the record again, but with the same CloudEvent id (ids are derived from
+the causing event, see ``schemas.outbound.outbound_event``), so consumers deduplicate on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kafka import KafkaProducer
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from schemas.envelope import STRUCTURED_CONTENT_TYPE
+from schemas.events import EVENT_TYPES
+from schemas.outbound import PublishRequest, PublishResult
+
+
+class OutboundActivities:
+    """Publishes outbound events through one Kafka producer onto one topic.
+
+    Args:
+        producer: A ``kafka.KafkaProducer`` built with ``enable_idempotence=True`` and
+            ``acks="all"`` (e.g. ``talentloop.kafka.make_producer``).
+        topic: The outbound topic name (``Settings.topic_outbound``).
+        ack_timeout_s: How long to wait for the broker's acknowledgement of one record.
+
+    """
+
+    def __init__(self, producer: KafkaProducer, topic: str, *, ack_timeout_s: float = 30.0) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._ack_timeout_s = ack_timeout_s
+
+    @activity.defn(name="events.publish")
+    async def publish(self, req: PublishRequest) -> PublishResult:
+        """Validate the event against its type's contract, send it and wait for the ack.
+
+        The record is a structured-mode CloudEvent (JSON value, ``content-type`` header), keyed
+        by the type's key field: the employee id, or the objective set id.
+
+        Args:
+            req: The envelope to publish.
+
+        Returns:
+            Where the broker stored it.
+
+        Raises:
+            ApplicationError: Non-retryable, when the event is not an outbound type or does not
+                match its schema. Broker errors propagate and are retried by Temporal.
+        """
+        spec = EVENT_TYPES.get(req.event.type)
+        if spec is None or spec.direction != "outbound":
+            raise ApplicationError(
+                f"{req.event.type!r} is not an outbound event type",
+                type="NotOutbound",
+                non_retryable=True,
+            )
+        raw = req.event.model_dump_json(exclude_none=True)
+        try:
+            event = spec.envelope.model_validate_json(raw)
+        except ValidationError as err:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
+            )
+            raise ApplicationError(
+                f"{spec.type} does not match its schema: {fields}",
+                type="SchemaInvalid",
+                non_retryable=True,
+            ) from err
+        key = spec.key(event.data)
+        value = event.model_dump_json(exclude_none=True).encode()
+        headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+
+        def send_and_wait() -> Any:
+            future = self._producer.send(
+                self._topic, key=key.encode(), value=value, headers=headers
+            )
+            return future.get(timeout=self._ack_timeout_s)
+
+        meta = await asyncio.to_thread(send_and_wait)
+        activity.logger.info(
+            "published %s %s to %s/%d@%d",
+            spec.type,
+            event.id,
+            meta.topic,
+            meta.partition,
+            meta.offset,
+        )
+        return PublishResult(
+            event_id=event.id,
+            type=spec.type,
+            key=key,
+            topic=meta.topic,
+            partition=meta.partition,
+            offset=meta.offset,
+        )

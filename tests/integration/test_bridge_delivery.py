@@ -1,0 +1,174 @@
+"""The bridge never loses an event and never applies one twice: kill -9 in the middle of a
+batch, two bridges rebalancing, SIGTERM drain. Real broker, real Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import lane, settings_env
+from kafka import KafkaConsumer, TopicPartition
+from temporalio.client import Client
+
+from activities.directory import DirectoryActivities
+from schemas.events import EMPLOYEE_UPDATED
+from schemas.learning import EmployeeLearningState
+from talentloop.bridge import Bridge, directory_check
+from talentloop.cli import publish_events
+from talentloop.config import Settings
+from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+
+pytestmark = pytest.mark.integration
+
+EMPLOYEES = [f"E{i:05d}" for i in range(10, 26)]
+
+
+def moves(prefix: str, per_employee: int) -> list[dict[str, Any]]:
+    """`employee.updated` (moved) events, interleaved across employees."""
+    now = datetime.now(UTC).isoformat()
+    return [
+        {
+            "specversion": "1.0",
+            "id": f"{prefix}-{emp}-{n}",
+            "source": "tests",
+            "type": EMPLOYEE_UPDATED,
+            "time": now,
+            "data": {"employee_id": emp, "change": "moved", "department": f"D{n}"},
+        }
+        for n in range(per_employee)
+        for emp in EMPLOYEES
+    ]
+
+
+async def handled_ids(
+    client: Client, prefix: str, employees: list[str] = EMPLOYEES
+) -> dict[str, list[str]]:
+    """Per employee, the ids of this test's events the workflow handled, in order."""
+    out: dict[str, list[str]] = {}
+    for emp in employees:
+        try:
+            state: EmployeeLearningState = await client.get_workflow_handle(
+                workflow_id_for(emp)
+            ).query(EmployeeLearningWorkflow.state)
+        except Exception:
+            out[emp] = []
+            continue
+        out[emp] = [h.event_id for h in state.history if h.event_id.startswith(prefix + "-")]
+    return out
+
+
+async def wait_all_handled(client: Client, prefix: str, per_employee: int, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = await handled_ids(client, prefix)
+        if all(len(v) >= per_employee for v in seen.values()):
+            return seen
+        assert time.monotonic() < deadline, {k: len(v) for k, v in seen.items()}
+        await asyncio.sleep(0.5)
+
+
+def assert_exactly_once_in_order(seen: dict[str, list[str]], prefix: str, per_employee: int):
+    for emp, ids in seen.items():
+        assert ids == [f"{prefix}-{emp}-{n}" for n in range(per_employee)], (emp, ids)
+
+
+def committed(settings: Settings) -> dict[int, int | None]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, group_id=settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        return {
+            p: consumer.committed(TopicPartition(settings.topic_employees, p))
+            for p in range(settings.topic_partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def start_bridge_process(settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "talentloop.cli", "bridge"],
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_kill_9_mid_batch_then_restart_loses_nothing_and_doubles_nothing(
+    settings: Settings, client: Client, worker: None
+) -> None:
+    own = lane(settings, "kill9")
+    events = moves("k9", 40)
+    await asyncio.to_thread(publish_events, own, events)
+    first = start_bridge_process(own)
+    try:
+        # Let it get part of the way, then kill it without warning.
+        deadline = time.monotonic() + 60
+        while len((await handled_ids(client, "k9", EMPLOYEES[:1]))[EMPLOYEES[0]]) < 2:
+            assert time.monotonic() < deadline and first.poll() is None
+            await asyncio.sleep(0.02)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    partial = sum(len(v) for v in (await handled_ids(client, "k9")).values())
+    assert partial < len(events), "the bridge finished before it was killed: test proves nothing"
+
+    second = start_bridge_process(own)
+    try:
+        seen = await wait_all_handled(client, "k9", 40)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+    assert_exactly_once_in_order(seen, "k9", 40)
+
+
+async def test_sigterm_drains_commits_and_exits_zero(
+    settings: Settings, client: Client, worker: None
+) -> None:
+    own = lane(settings, "drain")
+    events = moves("dr", 5)
+    await asyncio.to_thread(publish_events, own, events)
+    proc = start_bridge_process(own)
+    seen = await wait_all_handled(client, "dr", 5)
+    await asyncio.sleep(1.5)  # at least one commit interval after the last delivery
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 60) == 0, proc.stderr.read() if proc.stderr else ""
+    assert_exactly_once_in_order(seen, "dr", 5)
+    offsets = committed(own)
+    # Every record of the lane is behind the group's committed offsets.
+    assert sum(o or 0 for o in offsets.values()) == len(events), offsets
+
+
+async def test_two_bridges_rebalancing_apply_every_event_once(
+    settings: Settings, client: Client, worker: None, sessions: Any
+) -> None:
+    own = lane(settings, "twob")
+    known = directory_check(DirectoryActivities(sessions).lookup)
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    a = Bridge(own, client, known_employee=known)
+    b = Bridge(own, client, known_employee=known)
+    task_a = asyncio.create_task(a.run(stop_a))
+    await asyncio.wait_for(a.assigned.wait(), 60)
+    batches = [moves(f"tb{i}", 3) for i in range(3)]
+    await asyncio.to_thread(publish_events, own, batches[0])
+    task_b = asyncio.create_task(b.run(stop_b))  # joins: the group rebalances
+    await asyncio.to_thread(publish_events, own, batches[1])
+    await asyncio.wait_for(b.assigned.wait(), 60)
+    await asyncio.to_thread(publish_events, own, batches[2])
+    try:
+        for i in range(3):
+            seen = await wait_all_handled(client, f"tb{i}", 3)
+            assert_exactly_once_in_order(seen, f"tb{i}", 3)
+    finally:
+        stop_a.set()
+        stop_b.set()
+        await asyncio.gather(task_a, task_b)
+    assert a.stats.rebalances >= 1
+    assert a.stats.signalled + b.stats.signalled >= 3 * 3 * len(EMPLOYEES)
