@@ -9,6 +9,8 @@ the causing event, see ``schemas.outbound.outbound_event``), so consumers dedupl
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaProducer
@@ -26,16 +28,42 @@ class OutboundActivities:
 
     Args:
         producer: A ``kafka.KafkaProducer`` built with ``enable_idempotence=True`` and
-            ``acks="all"`` (e.g. ``talentloop.kafka.make_producer``).
+            ``acks="all"``, or a function making one (e.g. ``talentloop.kafka.make_producer``
+            bound to the settings), called on the first publish so that a worker starts
+            even while the broker is down.
         topic: The outbound topic name (``Settings.topic_outbound``).
         ack_timeout_s: How long to wait for the broker's acknowledgement of one record.
 
     """
 
-    def __init__(self, producer: KafkaProducer, topic: str, *, ack_timeout_s: float = 30.0) -> None:
-        self._producer = producer
+    def __init__(
+        self,
+        producer: KafkaProducer | Callable[[], KafkaProducer],
+        topic: str,
+        *,
+        ack_timeout_s: float = 30.0,
+    ) -> None:
+        self._producer: KafkaProducer | None = (
+            producer if isinstance(producer, KafkaProducer) else None
+        )
+        self._make_producer = producer if not isinstance(producer, KafkaProducer) else None
+        self._lock = threading.Lock()
         self._topic = topic
         self._ack_timeout_s = ack_timeout_s
+
+    def _connected(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                assert self._make_producer is not None
+                self._producer = self._make_producer()
+            return self._producer
+
+    def close(self) -> None:
+        """Flush and close the producer, if one was made."""
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=10)
+                self._producer = None
 
     @activity.defn(name="events.publish")
     async def publish(self, req: PublishRequest) -> PublishResult:
@@ -78,7 +106,7 @@ class OutboundActivities:
         headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
         def send_and_wait() -> Any:
-            future = self._producer.send(
+            future = self._connected().send(
                 self._topic, key=key.encode(), value=value, headers=headers
             )
             return future.get(timeout=self._ack_timeout_s)

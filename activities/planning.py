@@ -7,6 +7,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.objectives import sets_in_force
 from activities.skills.gaps import assess, compute_gaps, effective_requirements
 from activities.skills.selection import choose_courses
 from activities.store.tables import (
@@ -140,6 +141,7 @@ class PlanningActivities:
             evidence = self._evidence(s, employee.id)
             skills = {r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))}
             catalog = self._catalog(s)
+            objective_sets = sets_in_force(s, req.review.completed_at.date())
             taken = s.execute(
                 select(LmsEnrollmentRow.course_id, LmsEnrollmentRow.status).where(
                     LmsEnrollmentRow.employee_id == employee.id
@@ -147,11 +149,12 @@ class PlanningActivities:
             ).all()
         on = req.review.completed_at.date()
         assessed = assess(evidence, policy=self._policy, on=on)
-        # A skill nobody has rated yet is unknown, not a gap: no enrollment without evidence.
+        # A role skill nobody has rated yet is unknown, not a gap; a skill a strategic
+        # objective asks for is a gap until there is evidence of it.
         requirements = [
             r
-            for r in effective_requirements(role, [], employee.department, on)
-            if r.skill_id in assessed
+            for r in effective_requirements(role, objective_sets, employee.department, on)
+            if r.skill_id in assessed or r.objective_id is not None
         ]
         gaps = [g for g in compute_gaps(requirements, assessed, skills) if g.size >= self._min_gap]
         plan = choose_courses(

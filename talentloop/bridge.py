@@ -31,15 +31,19 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, T
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from schemas.events import COURSE_COMPLETED, REVIEW_COMPLETED, InboundEvent
 from schemas.learning import EmployeeWorkflowInput
+from schemas.rollout import ObjectiveSetEvent
 from talentloop.cloudevents import InvalidEvent, decode
 from talentloop.config import Settings
 from talentloop.kafka import make_consumer, make_producer
 from talentloop.offsets import OffsetTracker
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+from workflows.rollout import StrategyRolloutWorkflow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -238,7 +242,8 @@ class Bridge:
                 offset=record.offset,
                 max_bytes=self._settings.max_event_bytes,
             )
-            await self._check_employee(event)
+            if isinstance(event, InboundEvent):
+                await self._check_employee(event)
         except InvalidEvent as err:
             log.warning(
                 "dead-lettering %s/%d@%d: %s",
@@ -249,7 +254,10 @@ class Bridge:
             )
             await self._dead_letter(record, err)
         else:
-            await self._deliver(event)
+            if isinstance(event, ObjectiveSetEvent):
+                await self._until_accepted(partial(self._start_rollout, event), event.event_id)
+            else:
+                await self._until_accepted(partial(self._signal_employee, event), event.event_id)
         if self._trackers.get(tp) is tracker:
             tracker.finished(record.offset)
 
@@ -261,29 +269,47 @@ class Bridge:
         if needs_known and check is not None and not await check(event.employee_id):
             raise InvalidEvent("unknown-employee", f"employee {event.employee_id} is unknown")
 
-    async def _deliver(self, event: InboundEvent) -> None:
-        """Signal-with-start the employee's workflow; retry until Temporal accepts it."""
+    async def _until_accepted(self, call: Callable[[], Awaitable[None]], event_id: str) -> None:
+        """Make a Temporal call until the server accepts it, backing off while it cannot."""
         delay = 0.2
         while True:
             try:
-                await self._client.start_workflow(
-                    EmployeeLearningWorkflow.run,
-                    EmployeeWorkflowInput(
-                        employee_id=event.employee_id,
-                        due_days=self._settings.enrollment_due_days,
-                    ),
-                    id=workflow_id_for(event.employee_id),
-                    task_queue=self._settings.task_queue,
-                    start_signal="event",
-                    start_signal_args=[event],
-                )
+                await call()
                 self.stats.signalled += 1
                 return
             except RPCError as err:
                 self.stats.temporal_retries += 1
-                log.warning("temporal refused event %s (%s); retrying", event.event_id, err.status)
+                log.warning("temporal refused event %s (%s); retrying", event_id, err.status)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _signal_employee(self, event: InboundEvent) -> None:
+        """Signal-with-start the employee's workflow; the workflow drops a seen event id."""
+        await self._client.start_workflow(
+            EmployeeLearningWorkflow.run,
+            EmployeeWorkflowInput(
+                employee_id=event.employee_id, due_days=self._settings.enrollment_due_days
+            ),
+            id=workflow_id_for(event.employee_id),
+            task_queue=self._settings.task_queue,
+            start_signal="event",
+            start_signal_args=[event],
+        )
+
+    async def _start_rollout(self, event: ObjectiveSetEvent) -> None:
+        """Start the version's rollout once: a second start of the same id is refused."""
+        try:
+            await self._client.start_workflow(
+                StrategyRolloutWorkflow.run,
+                event,
+                id=event.workflow_id,
+                task_queue=self._settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            log.info(
+                "rollout %s exists; event %s is a duplicate", event.workflow_id, event.event_id
+            )
 
     async def _dead_letter(self, record: ConsumerRecord, err: InvalidEvent) -> None:
         """Publish the original bytes to the DLQ with the reason and the source position."""

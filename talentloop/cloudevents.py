@@ -10,18 +10,25 @@ from pydantic import ValidationError
 
 from schemas.events import (
     COURSE_COMPLETED,
-    EMPLOYEE_EVENT_MODELS,
     EMPLOYEE_UPDATED,
+    EVENT_TYPES,
+    OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
-    CloudEvent,
     InboundEvent,
+    ObjectivesChanged,
 )
+from schemas.rollout import ObjectiveSetEvent
 
 _FIELD_FOR_TYPE = {
     REVIEW_COMPLETED: "review",
     COURSE_COMPLETED: "completion",
     EMPLOYEE_UPDATED: "employee_update",
 }
+
+
+_ENVELOPE_ATTRIBUTES = frozenset(
+    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"}
+)
 
 
 class InvalidEvent(ValueError):
@@ -54,8 +61,10 @@ def _binary(value: bytes, headers: dict[str, bytes]) -> dict[str, Any]:
     """Rebuild a structured event from binary mode: `ce_` headers and a JSON data body."""
     doc: dict[str, Any] = {}
     for name, raw in headers.items():
-        if name.startswith("ce_"):
-            doc[name.removeprefix("ce_")] = raw.decode("utf-8", errors="replace")
+        attribute = name.removeprefix("ce_")
+        # Extension attributes (traceparent, ...) are allowed in binary mode and not kept.
+        if name.startswith("ce_") and attribute in _ENVELOPE_ATTRIBUTES:
+            doc[attribute] = raw.decode("utf-8", errors="replace")
     ctype = headers.get("content-type", b"application/json").decode(errors="replace")
     if not ctype.startswith("application/json"):
         raise InvalidEvent("unsupported-content-type", ctype)
@@ -74,12 +83,15 @@ def decode(
     partition: int,
     offset: int,
     max_bytes: int,
-) -> InboundEvent:
-    """Decode and validate one record into the event a workflow is signalled with.
+) -> InboundEvent | ObjectiveSetEvent:
+    """Decode and validate one record into what the bridge hands to Temporal.
+
+    Returns:
+        An employee event (review, completion, employee update) or an objective set.
 
     Raises:
         InvalidEvent: the record is empty, too large, not JSON, not a CloudEvent, of an
-            unknown type, or its data does not match the type's schema.
+            unknown or outbound type, or its data does not match the type's schema.
     """
     if value is None or not value:
         raise InvalidEvent("empty", "record has no value")
@@ -89,14 +101,24 @@ def decode(
     binary = "ce_specversion" in hdrs
     doc = _binary(value, hdrs) if binary else _structured(value)
     etype = doc.get("type")
-    model = EMPLOYEE_EVENT_MODELS.get(etype) if isinstance(etype, str) else None
-    if model is None:
-        raise InvalidEvent("unknown-type", f"type {etype!r} is not handled")
+    spec = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    if spec is None or spec.direction != "inbound":
+        raise InvalidEvent("unknown-type", f"type {etype!r} is not an inbound event type")
     try:
         raw = json.dumps(doc) if binary else value
-        event = CloudEvent[model].model_validate_json(raw)  # type: ignore[valid-type]
+        event = spec.envelope.model_validate_json(raw)
     except ValidationError as err:
         raise InvalidEvent("schema-invalid", _validation_summary(err)) from err
+    if event.type == OBJECTIVES_CHANGED:
+        assert isinstance(event.data, ObjectivesChanged)
+        return ObjectiveSetEvent(
+            event_id=event.id,
+            source=event.source,
+            objective_set=event.data.to_objective_set(),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+        )
     return InboundEvent.model_validate(
         {
             "event_id": event.id,

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -182,8 +182,11 @@ class DevStack:
 
     # -- public API --------------------------------------------------------------------------
 
-    def up(self) -> list[ComponentStatus]:
+    def up(self, only: Iterable[str] | None = None) -> list[ComponentStatus]:
         """Start every component that is not running, and wait until each answers.
+
+        ``only`` limits the call to some components (e.g. ``("kafka", "smtp")`` for tests
+        that bring their own Temporal server).
 
         Components already running (started by an earlier ``up``) are left alone and reported
         as such. The Kafka topics from the settings are created every time, because Tansu keeps
@@ -200,7 +203,8 @@ class DevStack:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.pids_dir.mkdir(parents=True, exist_ok=True)
         self.maildir.mkdir(parents=True, exist_ok=True)
-        components = self._components()
+        wanted = set(COMPONENTS if only is None else only)
+        components = {k: v for k, v in self._components().items() if k in wanted}
         already: dict[str, _Record] = {}
         for component in components.values():
             record = self._owned_record(component.name)
@@ -220,7 +224,8 @@ class DevStack:
             except DevStackError:
                 self._stop(name, record)
                 raise
-        self._create_topics()
+        if "kafka" in components:
+            self._create_topics()
         statuses: list[ComponentStatus] = []
         for name, component in components.items():
             if name in already:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,11 +15,15 @@ from activities.lms.builtin import BuiltinLms
 from activities.mail.activities import MailActivities
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
+from activities.objectives import ObjectiveActivities
+from activities.outbound import OutboundActivities
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from talentloop.config import Settings
+from talentloop.kafka import make_producer
 from talentloop.temporal import connect
 from workflows.employee import EmployeeLearningWorkflow
+from workflows.rollout import StrategyRolloutWorkflow
 
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
@@ -48,15 +53,19 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         MailRenderer(),
         settings.mail_from,
     )
+    objectives = ObjectiveActivities(sessions)
+    outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EmployeeLearningWorkflow],
+        workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow],
         activities=[
             directory.get_employee,
             planning.plan_after_review,
             lms.enroll,
             mail.send_notice,
+            objectives.record,
+            outbound.publish,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

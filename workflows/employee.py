@@ -17,16 +17,24 @@ with workflow.unsafe.imports_passed_through():
     from activities.directory import DirectoryActivities
     from activities.lms.activities import LmsActivities
     from activities.mail.activities import MailActivities
+    from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
     from schemas.events import REVIEW_COMPLETED, InboundEvent
     from schemas.learning import (
         EmployeeLearningState,
         EmployeeWorkflowInput,
         EnrolledCourse,
+        Enrollment,
         EnrollRequest,
         NoticeRequest,
         PlanRequest,
         ProcessedEvent,
+    )
+    from schemas.outbound import (
+        ENROLLMENT_CREATED,
+        EnrollmentCreated,
+        PublishRequest,
+        outbound_event,
     )
     from workflows.search_attributes import EMPLOYEE_ID, LEARNING_STATE
 
@@ -128,6 +136,28 @@ class EmployeeLearningWorkflow:
         status = "failed" if line.error else ("enrolled" if enrollments else "idle")
         workflow.upsert_search_attributes([LEARNING_STATE.value_set(status)])
 
+    async def _announce(self, enrollment: Enrollment, cause_id: str) -> None:
+        """Publish `enrollment.created` (its id derives from the cause: a retry repeats it)."""
+        event = outbound_event(
+            ENROLLMENT_CREATED,
+            EnrollmentCreated(
+                enrollment_id=enrollment.enrollment_id,
+                employee_id=enrollment.employee_id,
+                course_id=enrollment.course_id,
+                due=enrollment.due,
+                reason=enrollment.reason,
+                source_event_id=cause_id,
+            ),
+            cause_id=cause_id,
+            time=workflow.now(),
+        )
+        await workflow.execute_activity_method(
+            OutboundActivities.publish,
+            PublishRequest.of(event),
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
     async def _handle(self, inp: EmployeeWorkflowInput, ev: InboundEvent) -> ProcessedEvent:
         if ev.type != REVIEW_COMPLETED or ev.review is None:
             return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
@@ -171,6 +201,7 @@ class EmployeeLearningWorkflow:
                 retry_policy=_RETRY,
             )
             if enrollment.source_event == ev.event_id:
+                await self._announce(enrollment, ev.event_id)
                 enrolled.append(
                     EnrolledCourse(
                         course_id=item.course_id,

@@ -126,8 +126,8 @@ def assess(
     for e in evidence:
         if e.observed_at > on:
             continue
-        level = e.level if e.scale_id == scale.id else convert(
-            e.level, registry.get(e.scale_id), scale
+        level = (
+            e.level if e.scale_id == scale.id else convert(e.level, registry.get(e.scale_id), scale)
         )
         by_skill[e.skill_id].append((e, scale.clamp(level)))
     out: dict[str, AssessedLevel] = {}

@@ -16,8 +16,13 @@ from schemas.skills import (
     Skill,
 )
 
-__all__ = ["DEFAULT_IMPORTANCE", "active_objectives", "assess", "compute_gaps",
-           "effective_requirements"]
+__all__ = [
+    "DEFAULT_IMPORTANCE",
+    "active_objectives",
+    "assess",
+    "compute_gaps",
+    "effective_requirements",
+]
 
 DEFAULT_IMPORTANCE = 3.0
 """Importance of an objective requirement for a skill the role does not weigh (mid of 1-5)."""
@@ -74,7 +79,10 @@ def effective_requirements(
     baseline = {r.skill_id: r for r in role.requirements}
     best: dict[str, EffectiveRequirement] = {
         r.skill_id: EffectiveRequirement(
-            skill_id=r.skill_id, target=r.level, weight=r.importance, source=role.id,
+            skill_id=r.skill_id,
+            target=r.level,
+            weight=r.importance,
+            source=role.id,
             baseline=r.level,
         )
         for r in role.requirements

@@ -179,6 +179,4 @@ def load_onet(onet_dir: Path, occupations: Iterable[str] | None = None) -> OnetD
         )
         for soc in order
     ]
-    return OnetData(
-        skills=skills, roles=roles, skipped_not_relevant=skipped, suppressed=suppressed
-    )
+    return OnetData(skills=skills, roles=roles, skipped_not_relevant=skipped, suppressed=suppressed)

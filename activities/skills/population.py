@@ -98,9 +98,7 @@ def assign_population(
             slot[(emp, it.course_id)] = len(items)
             items.append(_Item(emp, it, course, _sessions(course, on)))
     for x in items:
-        x.deps = [
-            slot[(x.employee_id, d)] for d in x.item.depends_on if (x.employee_id, d) in slot
-        ]
+        x.deps = [slot[(x.employee_id, d)] for d in x.item.depends_on if (x.employee_id, d) in slot]
 
     n_vars = sum(len(_options(x)) for x in items)
     bound: float | None = None
@@ -219,7 +217,9 @@ def _solve(
     integral = all(v < 1e-6 or v > 1 - 1e-6 for v in values)
     pref = {(col_item[c], _sid(col_session[c])): v for c, v in enumerate(values)}
     chosen = _fill(
-        items, used, _consistent(items, whole),
+        items,
+        used,
+        _consistent(items, whole),
         lambda k, s: pref.get((k, _sid(s)), 0.0) * 1e3 + items[k].item.value,
     )
     return chosen, integral and status == highspy.HighsModelStatus.kOptimal, bound

@@ -85,8 +85,12 @@ class CatalogIndex:
                     for t in p.teaches
                 ):
                     continue
-                if kp == kq and p_to == q_to and {t.skill_id: t.from_level for t in p.teaches
-                                                  } == q_from and p.id > q.id:
+                if (
+                    kp == kq
+                    and p_to == q_to
+                    and {t.skill_id: t.from_level for t in p.teaches} == q_from
+                    and p.id > q.id
+                ):
                     continue
                 doms.append(p.id)
             if doms:
@@ -210,9 +214,7 @@ class _CoverSearch:
             chosen, edges = got
         return chosen, edges
 
-    def _pending(
-        self, chosen: frozenset[int], assign: dict[Need, int]
-    ) -> list[tuple[Need, bool]]:
+    def _pending(self, chosen: frozenset[int], assign: dict[Need, int]) -> list[tuple[Need, bool]]:
         """Open needs: (need, is_entry)."""
         out: list[tuple[Need, bool]] = []
         for g in self.pb.goals:
@@ -308,8 +310,9 @@ class _CoverSearch:
                 return
 
 
-def _closure_value(levels: Mapping[str, float], gaps: Sequence[Gap], start: Mapping[str, float]
-                   ) -> float:
+def _closure_value(
+    levels: Mapping[str, float], gaps: Sequence[Gap], start: Mapping[str, float]
+) -> float:
     total = 0.0
     for g in gaps:
         before = start.get(g.skill_id, g.current)
@@ -351,8 +354,9 @@ class _BudgetSearch:
         self._bb(0, [], 0.0, 0.0, dict(self.pb.start))
         return self.best
 
-    def _bb(self, k: int, chosen: list[int], hours: float, obj: float,
-            relaxed: dict[str, float]) -> None:
+    def _bb(
+        self, k: int, chosen: list[int], hours: float, obj: float, relaxed: dict[str, float]
+    ) -> None:
         self.nodes += 1
         if self.nodes > self.pb.node_limit:
             self.aborted = True
@@ -407,8 +411,10 @@ def _candidates(
     queue: list[Course] = []
     for s in gap_skills:
         for c in index.by_skill.get(s, ()):
-            if c.id not in taken and c.id not in wanted and any(
-                t.skill_id == s and t.to_level > start.get(s, 0.0) + EPS for t in c.teaches
+            if (
+                c.id not in taken
+                and c.id not in wanted
+                and any(t.skill_id == s and t.to_level > start.get(s, 0.0) + EPS for t in c.teaches)
             ):
                 wanted[c.id] = c
                 queue.append(c)
@@ -422,9 +428,13 @@ def _candidates(
         for t in c.teaches:
             if t.from_level > start.get(t.skill_id, 0.0) + EPS:
                 for pc in index.by_skill.get(t.skill_id, ()):
-                    if pc.id not in taken and pc.id not in wanted and any(
-                        u.skill_id == t.skill_id and u.to_level >= t.from_level - EPS
-                        for u in pc.teaches
+                    if (
+                        pc.id not in taken
+                        and pc.id not in wanted
+                        and any(
+                            u.skill_id == t.skill_id and u.to_level >= t.from_level - EPS
+                            for u in pc.teaches
+                        )
                     ):
                         wanted[pc.id] = pc
                         queue.append(pc)
@@ -544,8 +554,11 @@ def _plan_items(
         deps = {pb.cands[p].course.id for p in c.prereqs}
         for s, f in c.entry:
             first = next(
-                (j for j in order if any(sk == s and to >= f - EPS for sk, _, to in
-                                         pb.cands[j].teaches)),
+                (
+                    j
+                    for j in order
+                    if any(sk == s and to >= f - EPS for sk, _, to in pb.cands[j].teaches)
+                ),
                 None,
             )
             if first is not None and first != i:
@@ -554,10 +567,14 @@ def _plan_items(
             users = [
                 pb.cands[j].course.title
                 for j in order
-                if j != i and (i in pb.cands[j].prereqs or any(
-                    any(s == es and to >= ef - EPS for s, _, to in c.teaches)
-                    for es, ef in pb.cands[j].entry
-                ))
+                if j != i
+                and (
+                    i in pb.cands[j].prereqs
+                    or any(
+                        any(s == es and to >= ef - EPS for s, _, to in c.teaches)
+                        for es, ef in pb.cands[j].entry
+                    )
+                )
             ]
             parts.append(
                 "prerequisite or starting level for " + ", ".join(users)
@@ -633,12 +650,11 @@ def choose_courses(
         if held is None or g.target > held.target:
             gaps_by_skill[g.skill_id] = g
     by_enrolled = sorted(
-        s for s, g in gaps_by_skill.items()
+        s
+        for s, g in gaps_by_skill.items()
         if start.get(s, g.current) >= g.target - EPS and g.current < g.target - EPS
     )
-    open_gaps = {
-        s: g for s, g in gaps_by_skill.items() if start.get(s, g.current) < g.target - EPS
-    }
+    open_gaps = {s: g for s, g in gaps_by_skill.items() if start.get(s, g.current) < g.target - EPS}
 
     cands = _candidates(index, start, set(open_gaps), taken, minimise)
     pb = _Problem(cands=cands, start=start, goals=[], budget=hours_budget, node_limit=node_limit)

@@ -115,3 +115,15 @@ class MailOutboxRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ObjectiveSetRow(Base):
+    """One version of a set of strategic objectives, as received (the body is JSON)."""
+
+    __tablename__ = "objective_sets"
+    set_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    effective_from: Mapped[date] = mapped_column(Date)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    source_event: Mapped[str] = mapped_column(String(256))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,15 +1,13 @@
 """The events.publish activity against a real Kafka-protocol broker (Tansu, in memory)."""
 
 import json
-import socket
-import subprocess
 import time
 from datetime import UTC, date, datetime
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from stacksettings import free_ports
+from stacksettings import stack_settings
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -24,65 +22,27 @@ from schemas.outbound import (
     RolloutCompleted,
     outbound_event,
 )
-from talentloop.devstack import tansu_binary
+from talentloop.devstack import DevStack
 
 TOPIC = "talentloop.events.test"
 PARTITIONS = 3
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
-def _wait_for_broker(bootstrap, proc, deadline_s=30.0):
-    host, port = bootstrap.split(":")
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with {proc.returncode}")
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                pass
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        except Exception:
-            time.sleep(0.2)
-            continue
-        return admin
-    raise RuntimeError("tansu did not start listening")
-
-
 @pytest.fixture(scope="module")
 def bootstrap(tmp_path_factory):
-    [port] = free_ports(1)
-    listener = f"tcp://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("tansu") / "tansu.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    settings = stack_settings(tmp_path_factory.mktemp("outbound"))
+    stack = DevStack(settings)
     try:
-        servers = f"127.0.0.1:{port}"
-        admin = _wait_for_broker(servers, proc)
+        stack.up(only=("kafka",))
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
         try:
             admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
         finally:
             admin.close()
-        yield servers
+        yield settings.kafka_servers
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stack.down()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -128,6 +129,17 @@ async def test_review_enrolls_and_emails_once_even_when_delivered_twice(
         assert c.title in body and c.reason in body
     assert "private remarks" not in body
 
+    # Downstream systems heard of each enrollment once, keyed by the employee.
+    announced = [
+        r
+        for r in await asyncio.to_thread(_read_topic, settings, settings.topic_outbound)
+        if r.key == employee.encode()
+    ]
+    docs = [json.loads(r.value) for r in announced]
+    assert sorted(d["data"]["course_id"] for d in docs) == courses
+    assert all(d["type"] == "enrollment.created.v1" for d in docs)
+    assert all(d["data"]["source_event_id"] == "ev-e2e-1" for d in docs)
+
     # The same event again (a producer retry): deduplicated by its CloudEvent id.
     await asyncio.to_thread(publish_events, settings, [event])
     await eventually(lambda: _duplicates(client, employee, 1))
@@ -177,18 +189,22 @@ async def test_malformed_message_goes_to_dlq_and_the_bridge_carries_on(
 
 
 def _read_dlq(settings: Settings) -> list[Any]:
+    return _read_topic(settings, settings.topic_dlq)
+
+
+def _read_topic(settings: Settings, topic: str) -> list[Any]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
     try:
-        parts = [TopicPartition(settings.topic_dlq, p) for p in range(settings.topic_partitions)]
+        parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning()
         out: list[Any] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            for records in consumer.poll(500).values():
-                out.extend(records)
-            if out:
-                break
+            batch = [r for records in consumer.poll(500).values() for r in records]
+            if out and not batch:
+                break  # read to the end
+            out.extend(batch)
         return out
     finally:
         consumer.close()

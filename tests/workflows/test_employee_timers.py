@@ -22,8 +22,9 @@ from activities.store.tables import EmployeeRow, RoleRequirementRow
 from schemas.events import REVIEW_COMPLETED, InboundEvent, ReviewCompleted, SkillRating
 from schemas.learning import EmployeeLearningState, EmployeeWorkflowInput
 from talentloop.config import Settings
+from talentloop.devstack import DevStack
 from talentloop.seed import seed
-from talentloop.smtpsink import SmtpSink, read_maildir
+from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
 from talentloop.worker import ACTIVITY_THREADS, build_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
@@ -43,8 +44,12 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         state, database_url=f"sqlite:///{state / 'app.db'}", task_queue="timeskip"
     )
     seed(session_factory(open_engine(settings.db_url)), settings.onet_dir, employees=10)
-    with SmtpSink(settings.maildir, settings.host, settings.smtp_port):
+    stack = DevStack(settings)
+    try:
+        stack.up(only=("kafka", "smtp"))
         yield settings
+    finally:
+        stack.down()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,56 @@
+"""StrategyRolloutWorkflow: one per objective-set version (`rollout-<set>-v<version>`).
+
+This first version records the set so that every later gap computation applies it; the
+diff, preview, approval and waves of re-assessment build on it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.objectives import ObjectiveActivities
+    from schemas.rollout import ObjectiveSetEvent, RolloutProgress
+    from workflows.search_attributes import OBJECTIVE_SET
+
+
+@workflow.defn
+class StrategyRolloutWorkflow:
+    """Rolls one objective-set version out."""
+
+    def __init__(self) -> None:
+        """No progress yet."""
+        self._progress: RolloutProgress | None = None
+
+    @workflow.query
+    def progress(self) -> RolloutProgress | None:
+        """Where the rollout is."""
+        return self._progress
+
+    @workflow.run
+    async def run(self, event: ObjectiveSetEvent) -> RolloutProgress:
+        """Record the objective-set version; later versions of this workflow roll it out."""
+        objective_set = event.objective_set
+        workflow.upsert_search_attributes(
+            [OBJECTIVE_SET.value_set(f"{objective_set.id}@v{objective_set.version}")]
+        )
+        self._progress = RolloutProgress(
+            objective_set=objective_set.id,
+            version=objective_set.version,
+            status="recording",
+            objectives=len(objective_set.objectives),
+            event_id=event.event_id,
+        )
+        new = await workflow.execute_activity_method(
+            ObjectiveActivities.record,
+            event,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+        )
+        self._progress = self._progress.model_copy(
+            update={"status": "recorded" if new else "already-recorded"}
+        )
+        return self._progress
