@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 dev = typer.Typer(help="The embedded dev stack: Temporal, a Kafka broker, an SMTP sink.")
 app.add_typer(dev, name="dev")
+dlq = typer.Typer(help="The dead-letter queue: what was refused, and replaying it.")
+app.add_typer(dlq, name="dlq")
+contract = typer.Typer(help="The event contract: JSON Schemas and the AsyncAPI document.")
+app.add_typer(contract, name="contract")
 
 
 class UsageProblem(Exception):
@@ -49,14 +53,14 @@ def _logging(verbose: bool) -> None:
 def _run_until_signal(make: Any) -> None:
     """Run `make(stop)` until SIGTERM or Ctrl-C sets `stop`."""
 
-    async def main() -> None:
+    async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await make(stop)
 
-    asyncio.run(main())
+    asyncio.run(serve())
 
 
 @dev.command("up")
@@ -230,6 +234,69 @@ def demo(
     settings = _settings()
     typer.echo(render_status(DevStack(settings).up(), settings))
     typer.echo(asyncio.run(run_demo(settings, reviews=reviews, timeout=timeout)).render(settings))
+
+
+@dlq.command("list")
+def dlq_list(
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+) -> None:
+    """Show every dead letter: id, time, reason, source topic/partition@offset, detail."""
+    from talentloop.dlq import read_dead_letters
+
+    letters = [d for d in read_dead_letters(_settings()) if reason in (None, d.reason)]
+    if not letters:
+        typer.echo("the dead-letter queue is empty" + (f" for reason {reason}" if reason else ""))
+        return
+    typer.echo(f"{'ID':<10} {'TIME':<33} {'REASON':<18} {'SOURCE':<28} DETAIL")
+    for d in letters:
+        typer.echo(f"{d.id:<10} {d.time:<33} {d.reason:<18} {d.source:<28} {d.detail[:80]}")
+    typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("replay")
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Option("--id", help="partition:offset")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    reason: Annotated[str | None, typer.Option(help="With --all: only this reason.")] = None,
+) -> None:
+    """Re-publish chosen dead letters to their source topics (after fixing the cause)."""
+    from talentloop.dlq import read_dead_letters, replay
+
+    if not ids and not all_:
+        raise UsageProblem("choose what to replay: --id PARTITION:OFFSET (repeatable) or --all")
+    settings = _settings()
+    letters = read_dead_letters(settings)
+    if ids:
+        by_id = {d.id: d for d in letters}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise UsageProblem(f"no dead letter with id {', '.join(missing)} (see `dlq list`)")
+        chosen = [by_id[i] for i in ids]
+    else:
+        chosen = [d for d in letters if reason in (None, d.reason)]
+    typer.echo(f"replayed {replay(settings, chosen)} dead letter(s) to their source topics")
+
+
+@contract.command("generate")
+def contract_generate() -> None:
+    """Write schemas/json/*.json and schemas/asyncapi.yaml from the event models."""
+    from talentloop.contract import generate
+
+    for path in generate():
+        typer.echo(f"wrote {path}")
+
+
+@contract.command("check")
+def contract_check() -> None:
+    """Exit 1 when the checked-in schemas differ from what the models generate."""
+    from talentloop.contract import stale
+
+    paths = stale()
+    if paths:
+        for path in paths:
+            typer.echo(f"stale: {path}", err=True)
+        raise typer.Exit(1)
+    typer.echo("the contract files are up to date")
 
 
 def main() -> None:

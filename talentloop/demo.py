@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from temporalio.client import Client
@@ -20,7 +19,7 @@ from talentloop.config import Settings
 from talentloop.seed import count_rows, sample_reviews, seed
 from talentloop.smtpsink import read_maildir
 from talentloop.temporal import connect
-from talentloop.worker import ACTIVITY_THREADS, build_worker
+from talentloop.worker import running_worker
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 
@@ -84,27 +83,25 @@ async def run_demo(settings: Settings, *, reviews: int, timeout: float) -> DemoS
     client = await connect(settings)
     stop = asyncio.Event()
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, executor)
-        bridge = Bridge(
-            settings, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
-        )
-        async with worker:
-            bridge_task = asyncio.create_task(bridge.run(stop))
-            await asyncio.to_thread(publish_events, settings, events)
-            states: dict[str, EmployeeLearningState] = {}
-            deadline = started + timeout
-            while time.monotonic() < deadline and len(states) < len(want):
-                for eid, event_id in want.items():
-                    if eid in states:
-                        continue
-                    st = await _state(client, eid)
-                    if st is not None and any(h.event_id == event_id for h in st.history):
-                        states[eid] = st
-                await asyncio.sleep(0.5)
-            elapsed = time.monotonic() - started
-            stop.set()
-            await bridge_task
+    bridge = Bridge(
+        settings, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
+    )
+    async with running_worker(client, settings):
+        bridge_task = asyncio.create_task(bridge.run(stop))
+        await asyncio.to_thread(publish_events, settings, events)
+        states: dict[str, EmployeeLearningState] = {}
+        deadline = started + timeout
+        while time.monotonic() < deadline and len(states) < len(want):
+            for eid, event_id in want.items():
+                if eid in states:
+                    continue
+                st = await _state(client, eid)
+                if st is not None and any(h.event_id == event_id for h in st.history):
+                    states[eid] = st
+            await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - started
+        stop.set()
+        await bridge_task
     lines = [h for st in states.values() for h in st.history if h.event_id in want.values()]
     return DemoSummary(
         published=len(events),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from functools import partial
 
 from temporalio.client import Client
@@ -29,13 +31,13 @@ ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    """A worker on the settings' task queue with every workflow and activity registered.
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A running worker on the settings' task queue with every workflow and activity.
 
-    Args:
-        client: A connected Temporal client.
-        settings: Database, SMTP and mail settings the activities are built with.
-        executor: Runs the synchronous (database) activities; `ACTIVITY_THREADS` wide.
+    Activities are built with their adapters here (database, LMS, SMTP, Kafka producer); the
+    synchronous ones run on `ACTIVITY_THREADS` threads. Leaving the context shuts the worker
+    down and closes the producer.
     """
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
@@ -55,29 +57,30 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
     objectives = ObjectiveActivities(sessions)
     outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow],
-        activities=[
-            directory.get_employee,
-            planning.plan_after_review,
-            lms.enroll,
-            mail.send_notice,
-            objectives.record,
-            outbound.publish,
-        ],
-        activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
-    )
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as pool:
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow],
+            activities=[
+                directory.get_employee,
+                planning.plan_after_review,
+                lms.enroll,
+                mail.send_notice,
+                objectives.record,
+                outbound.publish,
+            ],
+            activity_executor=pool,
+            max_concurrent_activities=ACTIVITY_THREADS,
+        )
+        try:
+            async with worker:
+                yield worker
+        finally:
+            await asyncio.to_thread(outbound.close)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run a worker until `stop` is set (or forever)."""
-    client = await connect(settings)
-    with ThreadPoolExecutor(
-        max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"
-    ) as executor:
-        worker = build_worker(client, settings, executor)
-        async with worker:
-            await (stop or asyncio.Event()).wait()
+    async with running_worker(await connect(settings), settings):
+        await (stop or asyncio.Event()).wait()

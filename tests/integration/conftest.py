@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +20,7 @@ from talentloop.devstack import DevStack
 from talentloop.kafka import ensure_topics
 from talentloop.seed import seed
 from talentloop.temporal import connect
-from talentloop.worker import ACTIVITY_THREADS, build_worker
+from talentloop.worker import running_worker
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +51,8 @@ async def client(settings: Settings) -> Client:
 async def worker(
     client: Client, settings: Settings, sessions: sessionmaker[Session]
 ) -> AsyncIterator[None]:
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(client, settings, executor):
-            yield
+    async with running_worker(client, settings):
+        yield
 
 
 @pytest.fixture(scope="session")

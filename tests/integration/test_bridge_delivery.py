@@ -80,7 +80,8 @@ def assert_exactly_once_in_order(seen: dict[str, list[str]], prefix: str, per_em
 
 def committed(settings: Settings) -> dict[int, int | None]:
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, group_id=settings.consumer_group,
+        bootstrap_servers=settings.kafka_servers,
+        group_id=settings.consumer_group,
         enable_auto_commit=False,
     )
     try:

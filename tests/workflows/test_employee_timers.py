@@ -7,7 +7,6 @@ import asyncio
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from talentloop.devstack import DevStack
 from talentloop.seed import seed
 from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
-from talentloop.worker import ACTIVITY_THREADS, build_worker
+from talentloop.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
 
 
@@ -61,9 +60,8 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
         port=port,
     )
     await register_search_attributes(environment.client, "default")
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(environment.client, settings, executor):
-            yield environment
+    async with running_worker(environment.client, settings):
+        yield environment
     await environment.shutdown()
 
 

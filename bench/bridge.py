@@ -1,0 +1,595 @@
+"""Bridge throughput: is the Kafka -> Temporal bridge ever the bottleneck?
+
+One run starts a private embedded stack (Temporal dev server, Tansu, SMTP sink) on free ports
+in a temporary directory, publishes the same shape of events in advance to fresh topics, and
+measures three rates:
+
+1. ``kafka consume``: kafka-python alone, the bridge's consumer settings, reading the N
+   records (ceiling 1);
+2. ``signal-with-start``: Temporal alone, one asyncio client delivering N pre-validated events
+   by signal-with-start, per-employee in order, with bounded concurrency (each value of
+   ``--concurrency`` is tried; the best is ceiling 2);
+3. ``bridge``: `talentloop.bridge.Bridge` end to end: consume, validate, signal-with-start,
+   commit, until the group's committed offsets cover all N records.
+
+Every stage creates new workflows for new employees (no worker runs: the server accepts
+signal-with-start without one), reads its own fresh topics with a fresh consumer group, and
+measures its rate from the moment the group assignment completed (the consumer-group join,
+about 3 s on Tansu, is reported separately). The target: (3) >= 90 % of min((1), (2)).
+
+Usage:
+    python bench/bridge.py [--events N] [--employees M] [--partitions P]
+        [--kind review|moved] [--concurrency 200,500] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from temporalio.client import Client
+
+from schemas.events import EMPLOYEE_UPDATED, EVENT_TYPES, REVIEW_COMPLETED, InboundEvent
+from schemas.learning import EmployeeWorkflowInput
+from talentloop.bridge import Bridge
+from talentloop.cloudevents import decode
+from talentloop.config import Settings
+from talentloop.devstack import DevStack
+from talentloop.kafka import ensure_topics, make_consumer, make_producer, topic_for_type
+from talentloop.temporal import connect
+from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+
+TARGET = 0.90
+"""The bridge must reach this share of the slower of its two ceilings."""
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- stack -----------------------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports, free now, below the kernel's ephemeral range."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(10_000, low)
+        if port in ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+def stack_settings(state_dir: Path, partitions: int) -> Settings:
+    """Settings of a private stack: free ports, state in `state_dir`."""
+    temporal, ui, kafka, smtp = free_ports(4)
+    return Settings(
+        state_dir=state_dir,
+        host="127.0.0.1",
+        temporal_port=temporal,
+        temporal_ui_port=ui,
+        kafka_port=kafka,
+        smtp_port=smtp,
+        topic_partitions=partitions,
+        database_url=f"sqlite:///{state_dir / 'app.db'}",
+    )
+
+
+def lane(settings: Settings, name: str) -> Settings:
+    """The same stack with fresh topics, consumer group and task queue; topics are created."""
+    values = settings.model_dump()
+    values.update(
+        topic_reviews=f"{name}.reviews",
+        topic_objectives=f"{name}.objectives",
+        topic_completions=f"{name}.completions",
+        topic_employees=f"{name}.employees",
+        topic_outbound=f"{name}.events",
+        topic_dlq=f"{name}.dlq",
+        consumer_group=f"{name}-group",
+        task_queue=f"{name}-queue",
+    )
+    isolated = Settings(**values)
+    ensure_topics(isolated)
+    return isolated
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of this process and of the stack's servers over one measurement."""
+
+    pids: dict[str, int]
+    start: dict[str, float] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, float]:
+        now = {"bench": time.process_time()}
+        now.update({name: cpu_seconds(pid) for name, pid in self.pids.items()})
+        return now
+
+    def begin(self) -> None:
+        """Start the interval."""
+        self.start = self._now()
+
+    def end(self) -> dict[str, float]:
+        """CPU seconds per process since `begin`."""
+        return {k: round(v - self.start.get(k, 0.0), 2) for k, v in self._now().items()}
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def make_events(kind: str, count: int, employees: int, prefix: str) -> list[dict[str, Any]]:
+    """`count` valid inbound CloudEvents spread round-robin over `employees` employee ids.
+
+    Args:
+        kind: "review" (`review.completed.v1`) or "moved" (`employee.updated.v1`, a move).
+        count: How many events.
+        employees: Over how many employee ids.
+        prefix: Prefix of the employee ids and event ids, unique per stage.
+    """
+    event_type = REVIEW_COMPLETED if kind == "review" else EMPLOYEE_UPDATED
+    template = EVENT_TYPES[event_type].example_event()
+    now = datetime.now(UTC).isoformat()
+    skills = ["onet:2.A.1.a", "onet:2.A.2.a", "onet:2.B.3.e", "onet:2.B.4.g", "onet:2.B.1.a"]
+    events = []
+    for i in range(count):
+        employee = f"{prefix}-E{i % employees:05d}"
+        if kind == "review":
+            data: dict[str, Any] = {
+                **template["data"],
+                "review_id": f"{prefix}-r{i:06d}",
+                "employee_id": employee,
+                "completed_at": now,
+                "ratings": [
+                    {"skill_id": s, "rating": 1 + (i + j) % 5} for j, s in enumerate(skills)
+                ],
+            }
+        else:
+            data = {"employee_id": employee, "change": "moved", "department": f"D{i % 37}"}
+        events.append(
+            {**template, "id": f"{prefix}-{i}", "subject": employee, "time": now, "data": data}
+        )
+    return events
+
+
+def publish(settings: Settings, events: list[dict[str, Any]]) -> dict[TopicPartition, int]:
+    """Publish keyed by employee id; return, per partition written, one past its last offset.
+
+    The produce acknowledgements' offsets are used: Tansu's high watermark is wrong after a
+    batch of several records.
+    """
+    producer = make_producer(settings)
+    try:
+        futures = []
+        for ev in events:
+            topic = topic_for_type(settings, ev["type"])
+            assert topic is not None
+            key = ev["data"]["employee_id"].encode()
+            futures.append(producer.send(topic, key=key, value=json.dumps(ev).encode()))
+        producer.flush(timeout=60)
+        ends: dict[TopicPartition, int] = {}
+        for f in futures:
+            md = f.get(timeout=30)
+            tp = TopicPartition(md.topic, md.partition)
+            ends[tp] = max(ends.get(tp, 0), md.offset + 1)
+    finally:
+        producer.close(timeout=10)
+    if sum(ends.values()) != len(events):
+        raise RuntimeError(f"published {len(events)} records but offsets say {ends}")
+    return ends
+
+
+def validated(settings: Settings, events: list[dict[str, Any]]) -> list[InboundEvent]:
+    """The events as the bridge hands them to Temporal (decoded and validated beforehand)."""
+    out = []
+    for ev in events:
+        decoded = decode(
+            json.dumps(ev).encode(),
+            [],
+            topic=settings.topic_reviews,
+            partition=0,
+            offset=0,
+            max_bytes=settings.max_event_bytes,
+        )
+        assert isinstance(decoded, InboundEvent)
+        out.append(decoded)
+    return out
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One measured stage."""
+
+    stage: str
+    events: int
+    seconds: float
+    """From the group assignment (or the first call) to the last record / commit."""
+    rate: float
+    join_seconds: float | None = None
+    """From creating the consumer to the group assignment."""
+    wall_seconds: float | None = None
+    """Everything, including the group join."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def timed(stage: str, events: int, seconds: float, **kw: Any) -> Result:
+    """A result with its rate."""
+    return Result(stage, events, round(seconds, 3), round(events / seconds, 1), **kw)
+
+
+# -- (1) raw consume -------------------------------------------------------------------------
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned and self.at is None:
+            self.at = time.monotonic()
+
+
+def consume_raw(settings: Settings, ends: dict[TopicPartition, int], meter: CpuMeter) -> Result:
+    """Read every published record with the bridge's consumer settings and poll sizes."""
+    expected = sum(ends.values())
+    meter.begin()
+    started = time.monotonic()
+    consumer = make_consumer(settings)
+    listener = _Assigned()
+    consumer.subscribe(settings.inbound_topics, listener=listener)
+    seen = 0
+    first: float | None = None
+    last_offsets: dict[TopicPartition, int] = {}
+    try:
+        deadline = started + 120
+        while seen < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"raw consumer read {seen} of {expected} records")
+            batch = consumer.poll(timeout_ms=100, max_records=500)
+            for tp, records in batch.items():
+                if records and first is None:
+                    first = time.monotonic()
+                seen += len(records)
+                last_offsets[tp] = records[-1].offset
+        done = time.monotonic()
+        cpu = meter.end()
+    finally:
+        consumer.close()
+    assert listener.at is not None and first is not None
+    if any(last_offsets.get(tp, -1) + 1 != end for tp, end in ends.items()):
+        raise RuntimeError(f"raw consumer ended at {last_offsets}, expected {ends}")
+    return timed(
+        "(1) kafka consume (raw)",
+        seen,
+        done - listener.at,
+        join_seconds=round(listener.at - started, 3),
+        wall_seconds=round(done - started, 3),
+        cpu=cpu,
+        extra={"assigned_to_first_record_s": round(first - listener.at, 3)},
+    )
+
+
+# -- (2) Temporal signal-with-start ----------------------------------------------------------
+
+
+async def signal_with_start(
+    client: Client,
+    settings: Settings,
+    events: list[InboundEvent],
+    concurrency: int,
+    meter: CpuMeter,
+) -> Result:
+    """Signal-with-start every event, in order per employee, at most `concurrency` at once."""
+    by_employee: dict[str, list[InboundEvent]] = {}
+    for ev in events:
+        by_employee.setdefault(ev.employee_id, []).append(ev)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def deliver(employee_id: str, evs: list[InboundEvent]) -> None:
+        for ev in evs:
+            async with gate:
+                await client.start_workflow(
+                    EmployeeLearningWorkflow.run,
+                    EmployeeWorkflowInput(
+                        employee_id=employee_id, due_days=settings.enrollment_due_days
+                    ),
+                    id=workflow_id_for(employee_id),
+                    task_queue=settings.task_queue,
+                    start_signal="event",
+                    start_signal_args=[ev],
+                )
+
+    meter.begin()
+    started = time.monotonic()
+    await asyncio.gather(*(deliver(emp, evs) for emp, evs in by_employee.items()))
+    done = time.monotonic()
+    return timed(
+        f"(2) signal-with-start c={concurrency}",
+        len(events),
+        done - started,
+        cpu=meter.end(),
+        extra={"concurrency": concurrency, "workflows": len(by_employee)},
+    )
+
+
+# -- (3) the bridge --------------------------------------------------------------------------
+
+
+def committed_offsets(settings: Settings, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The group's committed offsets, asked of the broker by a member that never joins."""
+    consumer = make_consumer(settings)
+    try:
+        return {tp: consumer.committed(tp) or 0 for tp in tps}
+    finally:
+        consumer.close()
+
+
+async def run_bridge(
+    client: Client,
+    settings: Settings,
+    ends: dict[TopicPartition, int],
+    meter: CpuMeter,
+    bridge_options: dict[str, Any],
+) -> Result:
+    """Run a bridge until its committed offsets cover every published record; then stop it."""
+    expected = sum(ends.values())
+    bridge = Bridge(settings, client, known_employee=None, **bridge_options)
+    trackers = bridge._trackers  # its offset bookkeeping: committed offsets without a round trip
+
+    def all_committed() -> bool:
+        return all(
+            (t := trackers.get(tp)) is not None and t._committed == end for tp, end in ends.items()
+        )
+
+    stop = asyncio.Event()
+    meter.begin()
+    started = time.monotonic()
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        await asyncio.wait_for(bridge.assigned.wait(), timeout=60)
+        assigned = time.monotonic()
+        first = signalled = None
+        deadline = assigned + 300
+        while not all_committed():
+            if task.done():
+                task.result()
+                raise RuntimeError("the bridge stopped early")
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"bridge stuck: {bridge.stats}")
+            if first is None and bridge.stats.consumed:
+                first = now
+            if signalled is None and bridge.stats.signalled >= expected:
+                signalled = now
+            await asyncio.sleep(0.005)
+        done = time.monotonic()
+        cpu = meter.end()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+    stopped = time.monotonic()
+    committed = await asyncio.to_thread(committed_offsets, settings, list(ends))
+    if committed != ends:
+        raise RuntimeError(f"committed {committed}, expected {ends}")
+    stats = asdict(bridge.stats)
+    if stats["signalled"] != expected or stats["consumed"] != expected:
+        raise RuntimeError(f"bridge stats {stats} for {expected} records")
+    signalled = signalled or done
+    first = first or assigned
+    return timed(
+        "(3) bridge end-to-end",
+        expected,
+        done - assigned,
+        join_seconds=round(assigned - started, 3),
+        wall_seconds=round(done - started, 3),
+        cpu=cpu,
+        extra={
+            "assigned_to_first_record_s": round(first - assigned, 3),
+            "to_last_signal_s": round(signalled - assigned, 3),
+            "last_signal_to_last_commit_s": round(done - signalled, 3),
+            "stop_s": round(stopped - done, 3),
+            "options": bridge_options,
+            "stats": stats,
+        },
+    )
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def private_stack(partitions: int, keep: bool) -> Iterator[tuple[Settings, DevStack]]:
+    """A dev stack of its own on free ports in a temporary directory, always stopped."""
+    state = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
+    settings = stack_settings(state, partitions)
+    stack = DevStack(settings)
+    try:
+        stack.up()
+        yield settings, stack
+    finally:
+        stack.down()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def render(results: list[Result], ratio: float, ceiling: Result) -> str:
+    """The table the benchmark prints."""
+    rows = [("stage", "events", "seconds", "events/s", "join s", "wall s", "cpu s bench/tmp/kfk")]
+    for r in results:
+        cpu = "/".join(f"{r.cpu.get(k, 0):.1f}" for k in ("bench", "temporal", "kafka"))
+        rows.append(
+            (
+                r.stage,
+                str(r.events),
+                f"{r.seconds:.2f}",
+                f"{r.rate:.0f}",
+                "-" if r.join_seconds is None else f"{r.join_seconds:.2f}",
+                "-" if r.wall_seconds is None else f"{r.wall_seconds:.2f}",
+                cpu,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    verdict = "PASS" if ratio >= TARGET else "FAIL"
+    lines.append(
+        f"ratio (3)/min((1),(2)) = {ratio:.2f}  (ceiling: {ceiling.stage}, "
+        f"{ceiling.rate:.0f}/s)  target >= {TARGET:.2f}: {verdict}"
+    )
+    return "\n".join(lines)
+
+
+async def measure(args: argparse.Namespace, out: Callable[[str], None]) -> list[Result]:
+    """Run the three stages on a private stack and print the table."""
+    with private_stack(args.partitions, args.keep) as (settings, stack):
+        meter = CpuMeter({k: v for k, v in stack.pids().items() if k != "smtp"})
+        client = await connect(settings)
+        n, m = args.events, args.employees
+        out(
+            f"stack up: temporal {settings.temporal_target}, kafka {settings.kafka_servers}; "
+            f"{n} {args.kind} events over {m} employees, {args.partitions} partitions/topic, "
+            f"{os.cpu_count()} cpus"
+        )
+
+        consume = lane(settings, "b1")
+        ends = publish(consume, make_events(args.kind, n, m, "c"))
+        results = [await asyncio.to_thread(consume_raw, consume, ends, meter)]
+        out(f"  {results[-1].stage}: {results[-1].rate:.0f}/s")
+
+        # A few calls first so that connection set-up is not measured.
+        warm = lane(settings, "b0")
+        await signal_with_start(client, warm, validated(warm, make_events(args.kind, 50, 50, "w")),
+                                50, meter)
+        temporal: list[Result] = []
+        for i, concurrency in enumerate(args.concurrency):
+            stage = lane(settings, f"b2{i}")
+            evs = validated(stage, make_events(args.kind, n, m, f"t{i}"))
+            temporal.append(await signal_with_start(client, stage, evs, concurrency, meter))
+            out(f"  {temporal[-1].stage}: {temporal[-1].rate:.0f}/s")
+        results += temporal
+
+        bridged = lane(settings, "b3")
+        ends = publish(bridged, make_events(args.kind, n, m, "b"))
+        results.append(await run_bridge(client, bridged, ends, meter, args.bridge_options))
+        out(f"  {results[-1].stage}: {results[-1].rate:.0f}/s")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, measure, print the table and the JSON lines."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="events per stage")
+    parser.add_argument("--employees", type=int, default=1000, help="distinct employee ids")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    parser.add_argument("--kind", choices=("review", "moved"), default="review")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[200, 500],
+        help="in-flight signal-with-start calls for (2), comma-separated; the best counts",
+    )
+    parser.add_argument(
+        "--bridge-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Bridge keyword (max_in_flight, poll_ms, max_records, commit_interval)",
+    )
+    parser.add_argument("--json", type=Path, help="write the JSON lines here, not to stdout")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's state directory")
+    args = parser.parse_args(argv)
+    args.bridge_options = {
+        k: (float(v) if "." in v else int(v))
+        for k, v in (opt.split("=", 1) for opt in args.bridge_option)
+    }
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    results = asyncio.run(measure(args, out))
+    consume = results[0]
+    temporal = max((r for r in results if r.stage.startswith("(2)")), key=lambda r: r.rate)
+    bridge = results[-1]
+    ceiling = min(consume, temporal, key=lambda r: r.rate)
+    ratio = bridge.rate / ceiling.rate
+    out("")
+    out(render(results, ratio, ceiling))
+    extra = bridge.extra
+    out(
+        f"bridge: first record {extra['assigned_to_first_record_s']:.2f}s after assignment, "
+        f"last signal at {extra['to_last_signal_s']:.2f}s, last commit "
+        f"{extra['last_signal_to_last_commit_s']:.2f}s later, stop took {extra['stop_s']:.2f}s"
+    )
+    out("bridge stats: " + ", ".join(f"{k}={v}" for k, v in extra["stats"].items()))
+    summary = {
+        "summary": True,
+        "events": args.events,
+        "employees": args.employees,
+        "partitions": args.partitions,
+        "kind": args.kind,
+        "ceiling_stage": ceiling.stage,
+        "ceiling_rate": ceiling.rate,
+        "bridge_rate": bridge.rate,
+        "ratio": round(ratio, 3),
+        "target": TARGET,
+        "pass": ratio >= TARGET,
+    }
+    lines = [json.dumps(asdict(r)) for r in results] + [json.dumps(summary)]
+    if args.json is not None:
+        args.json.write_text("\n".join(lines) + "\n")
+        out(f"JSON lines written to {args.json}")
+    else:
+        out("")
+        for line in lines:
+            out(line)
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())

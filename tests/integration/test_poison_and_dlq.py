@@ -1,0 +1,190 @@
+"""Every kind of bad input goes to the DLQ with its reason and the bridge carries on; a fixed
+cause plus `dlq replay` delivers the event; objective sets start one rollout per version."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import lane, settings_env
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.directory import DirectoryActivities
+from activities.store.tables import EmployeeRow, ObjectiveSetRow
+from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED, REVIEW_COMPLETED
+from talentloop.bridge import Bridge, directory_check
+from talentloop.cli import publish_events
+from talentloop.config import Settings
+from talentloop.dlq import read_dead_letters, replay
+from talentloop.kafka import make_producer
+from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+from workflows.rollout import StrategyRolloutWorkflow
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def poison(
+    settings: Settings, client: Client, sessions: sessionmaker[Session], worker: None
+) -> AsyncIterator[tuple[Settings, Bridge]]:
+    values = lane(settings, "poison").model_dump()
+    values["max_event_bytes"] = 4000
+    own = Settings(**values)
+    stop = asyncio.Event()
+    bridge = Bridge(
+        own, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
+    )
+    task = asyncio.create_task(bridge.run(stop))
+    await asyncio.wait_for(bridge.assigned.wait(), 60)
+    yield own, bridge
+    stop.set()
+    await task
+
+
+def review(employee: str, event_id: str, **data_over: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    data = {
+        "review_id": f"rev-{event_id}",
+        "employee_id": employee,
+        "reviewer_id": "M1",
+        "reviewer_kind": "manager",
+        "cycle": "2026-H2",
+        "completed_at": now,
+        "ratings": [{"skill_id": "onet:2.A.1.a", "rating": 1.0}],
+        **data_over,
+    }
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "tests",
+        "type": REVIEW_COMPLETED,
+        "data": data,
+    }
+
+
+async def handled(client: Client, employee: str, event_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = await client.get_workflow_handle(workflow_id_for(employee)).query(
+                EmployeeLearningWorkflow.state
+            )
+            if any(h.event_id == event_id for h in state.history):
+                return
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, f"{event_id} not handled"
+        await asyncio.sleep(0.25)
+
+
+async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
+    poison: tuple[Settings, Bridge], client: Client, sessions: sessionmaker[Session]
+) -> None:
+    own, bridge = poison
+    before = bridge.stats.dead_lettered
+    poisons = {
+        "not-json": b"\x00\x01 definitely not json",
+        "not-cloudevent": json.dumps({"hello": "world"}).encode(),
+        "unknown-type": json.dumps(
+            {**review("E00020", "p-1"), "type": "review.deleted.v1"}
+        ).encode(),
+        "schema-invalid": json.dumps(review("E00020", "p-2", reviewer_kind="boss")).encode(),
+        "oversized": json.dumps(review("E00020", "p-3", comments="x" * 5000)).encode(),
+        "unknown-employee": json.dumps(review("E99999", "p-4")).encode(),
+    }
+    producer = make_producer(own)
+    try:
+        for value in poisons.values():
+            producer.send(own.topic_reviews, key=b"E00020", value=value).get(30)
+        # A valid event in binary mode, after the poison on the same key: still delivered.
+        good = review("E00020", "p-good")
+        headers = [(f"ce_{k}", str(v).encode()) for k, v in good.items() if k != "data"]
+        producer.send(
+            own.topic_reviews,
+            key=b"E00020",
+            value=json.dumps(good["data"]).encode(),
+            headers=[*headers, ("content-type", b"application/json")],
+        ).get(30)
+    finally:
+        producer.close()
+
+    await handled(client, "E00020", "p-good")
+    assert bridge.stats.dead_lettered - before == len(poisons)
+    letters = await asyncio.to_thread(read_dead_letters, own)
+    by_reason = {d.reason: d for d in letters}
+    assert set(poisons) <= set(by_reason)
+    for reason, value in poisons.items():
+        letter = by_reason[reason]
+        assert letter.value == value, reason
+        assert letter.source_topic == own.topic_reviews and letter.source_offset >= 0
+        assert letter.time
+
+    # `talentloop dlq list` shows them, one line each.
+    listing = subprocess.run(
+        [sys.executable, "-m", "talentloop.cli", "dlq", "list"],
+        env=settings_env(own),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    for reason in poisons:
+        assert reason in listing.stdout
+
+    # The directory learns of E99999; the replayed event now goes through.
+    with sessions.begin() as s:
+        s.add(
+            EmployeeRow(
+                id="E99999",
+                name="Late Joiner",
+                email="late.joiner@example.com",
+                role_id=s.scalars(select(EmployeeRow.role_id)).first(),
+                department="People",
+                locale="en",
+            )
+        )
+    assert await asyncio.to_thread(replay, own, [by_reason["unknown-employee"]]) == 1
+    await handled(client, "E99999", "p-4")
+
+
+async def test_objective_set_versions_start_one_rollout_each(
+    poison: tuple[Settings, Bridge], client: Client, sessions: sessionmaker[Session]
+) -> None:
+    own, _bridge = poison
+    example = EVENT_TYPES[OBJECTIVES_CHANGED].example_event()
+    first = {**example, "id": "obj-1"}
+    again = {**example, "id": "obj-2"}  # the same version, published twice under two ids
+    await asyncio.to_thread(publish_events, own, [first, again])
+    data = example["data"]
+    handle = client.get_workflow_handle_for(
+        StrategyRolloutWorkflow.run, f"rollout-{data['objective_set_id']}-v{data['version']}"
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            result = await handle.result()
+            break
+        except RPCError:  # not started yet
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.25)
+    assert result.status == "recorded"
+    progress = await handle.query(StrategyRolloutWorkflow.progress)
+    assert progress is not None
+    assert progress.status == "recorded" and progress.event_id == "obj-1"
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 1
+    with sessions() as s:
+        rows = s.scalars(
+            select(ObjectiveSetRow).where(ObjectiveSetRow.set_id == data["objective_set_id"])
+        ).all()
+    assert [(r.version, r.source_event) for r in rows] == [(data["version"], "obj-1")]
