@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+import numpy as np
 
 from schemas.skills import Course, Gap, Plan, PlanItem, UncoverableGap, format_level
 
 EPS = 1e-9
-DEFAULT_NODE_LIMIT = 200_000
+DEFAULT_NODE_LIMIT = 5_000
 
 Need = tuple[str, float]
 
@@ -118,6 +120,7 @@ class _Problem:
     budget: float | None
     node_limit: int
     providers: dict[Need, list[int]] = field(default_factory=dict)
+    entry_providers: dict[Need, list[int]] = field(default_factory=dict)
 
     def provs(self, need: Need) -> list[int]:
         got = self.providers.get(need)
@@ -130,6 +133,21 @@ class _Problem:
             ]
             got.sort(key=lambda i: (self.cands[i].obj, self.cands[i].hours, i))
             self.providers[need] = got
+        return got
+
+    def entry_provs(self, need: Need) -> list[int]:
+        """Courses that can be the first to bring skill need[0] to need[1].
+
+        Such a course must start below that level in the skill (else it needs it itself).
+        """
+        got = self.entry_providers.get(need)
+        if got is None:
+            s, lvl = need
+            got = [
+                i for i in self.provs(need)
+                if all(f < lvl - EPS for sk, f, _ in self.cands[i].teaches if sk == s)
+            ]
+            self.entry_providers[need] = got
         return got
 
     def fixpoint(self, chosen: Iterable[int]) -> tuple[list[int], dict[str, float]]:
@@ -233,7 +251,7 @@ class _CoverSearch:
         serves: dict[int, int] = {}
         options: list[list[int]] = []
         for need, is_entry in pending:
-            provs = self.pb.provs(need)
+            provs = self.pb.entry_provs(need) if is_entry else self.pb.provs(need)
             if is_entry and any(i in chosen for i in provs):
                 options.append([])
                 continue
@@ -276,8 +294,11 @@ class _CoverSearch:
             return
         if obj + self._bound(chosen, pending) >= self.best_obj - EPS:
             return
-        need, is_entry = min(pending, key=lambda p: (len(self.pb.provs(p[0])), not p[1], p[0]))
-        provs = self.pb.provs(need)
+        def options(p: tuple[Need, bool]) -> list[int]:
+            return self.pb.entry_provs(p[0]) if p[1] else self.pb.provs(p[0])
+
+        need, is_entry = min(pending, key=lambda p: (len(options(p)), not p[1], p[0]))
+        provs = options((need, is_entry))
         for p in sorted(provs, key=lambda i: (i not in chosen, self.pb.cands[i].obj)):
             if not is_entry and p in chosen:
                 continue
@@ -308,6 +329,132 @@ class _CoverSearch:
             )
             if self.aborted:
                 return
+
+
+def _parts(pb: _Problem) -> list[tuple[list[int], list[Need]]]:
+    """Independent parts: candidates linked by a shared skill or a prerequisite, with goals."""
+    parent = list(range(len(pb.cands)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, c in enumerate(pb.cands):
+        for s, _, _ in c.teaches:
+            if s in first:
+                parent[find(i)] = find(first[s])
+            else:
+                first[s] = i
+        for p in c.prereqs:
+            parent[find(i)] = find(p)
+    members: dict[int, list[int]] = {}
+    for i in range(len(pb.cands)):
+        members.setdefault(find(i), []).append(i)
+    goals: dict[int, list[Need]] = {}
+    for g in pb.goals:
+        goals.setdefault(find(first[g[0]]), []).append(g)
+    return [(members[r], goals[r]) for r in sorted(goals)]
+
+
+def _reverse_delete(pb: _Problem, pool: list[int]) -> list[int]:
+    """A feasible cover of ``pb.goals`` from ``pool``: all usable, then drop what is not needed."""
+    order, _ = pb.fixpoint(pool)
+    keep = list(order)
+    for i in sorted(order, key=lambda i: -pb.cands[i].obj):
+        trial = [j for j in keep if j != i]
+        done, levels = pb.fixpoint(trial)
+        if len(done) == len(trial) and all(levels.get(s, 0.0) >= t - EPS for s, t in pb.goals):
+            keep = trial
+    return keep
+
+
+def _cover_milp(pb: _Problem, rounds: int = 30) -> list[int] | None:
+    """Exact minimum-cost cover by MILP (HiGHS), for parts too large for the search.
+
+    Starting levels are modelled as "some chosen course provides them"; a solution whose
+    courses cannot all be ordered (a cycle) is cut off and the MILP solved again. Returns None
+    when no proven optimum is reached in ``rounds``.
+    """
+    import highspy  # local: only large parts need it
+
+    n = len(pb.cands)
+    rows: list[tuple[list[int], list[float], float]] = []  # (cols, coefs, lower bound)
+    for g in pb.goals:
+        rows.append((pb.provs(g), [1.0] * len(pb.provs(g)), 1.0))
+    for i, c in enumerate(pb.cands):
+        for p in c.prereqs:
+            rows.append(([p, i], [1.0, -1.0], 0.0))
+        for need in c.entry:
+            provs = [p for p in pb.entry_provs(need) if p != i]
+            rows.append(([*provs, i], [1.0] * len(provs) + [-1.0], 0.0))
+    for _ in range(rounds):
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("mip_rel_gap", 0.0)
+        inf = highspy.kHighsInf
+        for _ in pb.cands:
+            h.addVar(0.0, 1.0)
+        h.changeColsCost(n, np.arange(n, dtype=np.int32),
+                         np.asarray([c.obj for c in pb.cands], dtype=np.float64))
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                np.asarray([highspy.HighsVarType.kInteger] * n))
+        for cols, coefs, lo in rows:
+            h.addRow(lo, inf, len(cols), np.asarray(cols, dtype=np.int32),
+                     np.asarray(coefs, dtype=np.float64))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        chosen = [i for i, v in enumerate(h.getSolution().col_value) if v > 0.5]
+        order, levels = pb.fixpoint(chosen)
+        if len(order) == len(chosen):
+            return chosen
+        stuck = [i for i in chosen if i not in set(order)]
+        outside = sorted({
+            p
+            for i in stuck
+            for need in pb.cands[i].entry
+            if levels.get(need[0], 0.0) < need[1] - EPS
+            for p in pb.entry_provs(need)
+            if p not in chosen
+        })
+        rows.append((
+            [*stuck, *outside],
+            [-1.0] * len(stuck) + [1.0] * len(outside),
+            1.0 - len(stuck),
+        ))
+    return None
+
+
+def _cover_by_parts(pb: _Problem) -> tuple[list[int], bool]:
+    """Minimum-cost cover solved part by part (costs add up); returns courses and optimality."""
+    chosen: list[int] = []
+    optimal = True
+    for members, goals in _parts(pb):
+        pos = {old: new for new, old in enumerate(members)}
+        sub = _Problem(
+            cands=[replace(pb.cands[i], prereqs=[pos[p] for p in pb.cands[i].prereqs])
+                   for i in members],
+            start=pb.start,
+            goals=sorted(goals),
+            budget=None,
+            node_limit=pb.node_limit,
+        )
+        search = _CoverSearch(sub)
+        found = search.run()
+        if search.aborted:
+            milp = _cover_milp(sub)
+            if milp is not None:
+                found = frozenset(milp)
+            else:
+                optimal = False
+        if found is None:
+            found = frozenset(_reverse_delete(sub, list(range(len(sub.cands)))))
+        got = sorted(found)
+        chosen.extend(members[i] for i in got)
+    return sorted(chosen), optimal
 
 
 def _closure_value(
@@ -671,21 +818,21 @@ def choose_courses(
     )
     pb.goals = sorted((s, open_gaps[s].target) for s in coverable)
 
-    optimal = True
     binding = False
-    cover = _CoverSearch(pb)
-    found = cover.run()
-    chosen: list[int]
-    if found is not None:
-        chosen = sorted(found)
-        optimal = not cover.aborted
-    else:
-        if not cover.aborted and hours_budget is None:  # pragma: no cover - coverable => found
-            raise AssertionError("coverable gaps without a cover")
-        binding = hours_budget is not None
-        partial = _BudgetSearch(pb, list(open_gaps.values()))
-        chosen = partial.run()
-        optimal = not partial.aborted and not cover.aborted
+    found, optimal = _cover_by_parts(pb)
+    chosen: list[int] = found
+    if hours_budget is not None and sum(cands[i].hours for i in found) > hours_budget + EPS:
+        got: frozenset[int] | None = None
+        cover = _CoverSearch(pb)
+        if minimise == "cost":  # a costlier cover may still fit the hours budget
+            got = cover.run()
+        if got is not None:
+            chosen, optimal = sorted(got), not cover.aborted
+        else:
+            binding = True
+            partial = _BudgetSearch(pb, list(open_gaps.values()))
+            chosen = partial.run()
+            optimal = not partial.aborted and not cover.aborted
 
     items, levels = _plan_items(chosen, pb, gaps_by_skill)
     deferred = tuple(

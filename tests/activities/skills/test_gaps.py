@@ -36,12 +36,21 @@ ON = date(2026, 6, 1)
 
 def cloud_set(version=1, target=4.0, effective=date(2026, 1, 1), **kw):
     return ObjectiveSet(
-        id="strategy", version=version, effective_from=effective,
+        id="strategy",
+        version=version,
+        effective_from=effective,
         objectives=(
-            Objective(id="Q3-cloud", priority=3, due=date(2027, 3, 31), roles=(ROLE.id,),
-                      requirements=(ObjectiveRequirement(skill_id="prog", target=target),
-                                    ObjectiveRequirement(skill_id="cloud", target=2.0,
-                                                         importance=5)), **kw),
+            Objective(
+                id="Q3-cloud",
+                priority=3,
+                due=date(2027, 3, 31),
+                roles=(ROLE.id,),
+                requirements=(
+                    ObjectiveRequirement(skill_id="prog", target=target),
+                    ObjectiveRequirement(skill_id="cloud", target=2.0, importance=5),
+                ),
+                **kw,
+            ),
         ),
     )
 
@@ -83,8 +92,12 @@ def test_newest_effective_version_replaces_older_ones():
 def test_objective_outside_its_dates_or_audience_does_not_apply():
     later = cloud_set(active_from=date(2026, 7, 1))
     assert by_skill(effective_requirements(ROLE, [later], None, ON))["prog"].target == 3
-    dept_only = Objective(id="sales-push", priority=2, departments=("sales",),
-                          requirements=(ObjectiveRequirement(skill_id="prog", target=6),))
+    dept_only = Objective(
+        id="sales-push",
+        priority=2,
+        departments=("sales",),
+        requirements=(ObjectiveRequirement(skill_id="prog", target=6),),
+    )
     assert by_skill(effective_requirements(ROLE, [dept_only], "eng", ON))["prog"].target == 3
     assert by_skill(effective_requirements(ROLE, [dept_only], "sales", ON))["prog"].target == 6
     everyone = Objective(id="all", requirements=(ObjectiveRequirement(skill_id="cloud", target=1),))
@@ -92,8 +105,9 @@ def test_objective_outside_its_dates_or_audience_does_not_apply():
 
 
 def ev(level, source, day, ref, scale="onet-lv", skill="prog"):
-    return Evidence(skill_id=skill, level=level, scale_id=scale, source=source,
-                    observed_at=day, ref=ref)
+    return Evidence(
+        skill_id=skill, level=level, scale_id=scale, source=source, observed_at=day, ref=ref
+    )
 
 
 EVIDENCE = [
@@ -156,13 +170,20 @@ def test_no_gap_when_assessed_at_or_above_target():
 levels = st.floats(min_value=0, max_value=7, allow_nan=False)
 
 
-@given(st.dictionaries(st.sampled_from(["prog", "write", "cloud"]), levels),
-       st.lists(st.tuples(st.sampled_from(["prog", "write", "cloud"]), levels,
-                          st.integers(1, 5)), max_size=4))
+@given(
+    st.dictionaries(st.sampled_from(["prog", "write", "cloud"]), levels),
+    st.lists(
+        st.tuples(st.sampled_from(["prog", "write", "cloud"]), levels, st.integers(1, 5)),
+        max_size=4,
+    ),
+)
 def test_gap_is_target_minus_assessed_when_positive(assessed, objective_reqs):
-    objs = [Objective(id=f"o{i}", priority=p,
-                      requirements=(ObjectiveRequirement(skill_id=s, target=t),))
-            for i, (s, t, p) in enumerate(objective_reqs)]
+    objs = [
+        Objective(
+            id=f"o{i}", priority=p, requirements=(ObjectiveRequirement(skill_id=s, target=t),)
+        )
+        for i, (s, t, p) in enumerate(objective_reqs)
+    ]
     reqs = effective_requirements(ROLE, objs, None, ON)
     targets = {q.skill_id: q.level for q in ROLE.requirements}
     for s, t, _ in objective_reqs:

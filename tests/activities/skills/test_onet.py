@@ -47,8 +47,9 @@ def test_role_requirements_carry_level_and_importance(onet):
     reading = next(q for q in ceo.requirements if q.skill_id == "onet:2.A.1.a")
     assert reading.level == pytest.approx(4.62)
     assert reading.importance == pytest.approx(4.12)
-    assert all(0 <= q.level <= 7 and 1 <= q.importance <= 5 for r in data.roles
-               for q in r.requirements)
+    assert all(
+        0 <= q.level <= 7 and 1 <= q.importance <= 5 for r in data.roles for q in r.requirements
+    )
     assert all(r.id.startswith("onet:") and r.requirements for r in data.roles)
 
 

@@ -14,34 +14,55 @@ D0 = date(2027, 1, 4)
 
 
 def session(sid, day, capacity, length=2):
-    return CourseSession(id=sid, starts=D0 + timedelta(days=day),
-                         ends=D0 + timedelta(days=day + length), capacity=capacity)
+    return CourseSession(
+        id=sid,
+        starts=D0 + timedelta(days=day),
+        ends=D0 + timedelta(days=day + length),
+        capacity=capacity,
+    )
 
 
 def item(cid, value, deps=()):
-    return PlanItem(course_id=cid, title=cid.upper(), hours=4, reason=f"{cid} for objective Q1",
-                    value=value, depends_on=tuple(deps))
+    return PlanItem(
+        course_id=cid,
+        title=cid.upper(),
+        hours=4,
+        reason=f"{cid} for objective Q1",
+        value=value,
+        depends_on=tuple(deps),
+    )
 
 
 def test_seats_go_to_the_largest_weighted_gaps_and_the_rest_are_waitlisted():
-    catalog = [Course(id="k8s", title="K8s Basics", hours=8,
-                      sessions=(session("k8s-1", 0, 1), session("k8s-2", 10, 1)))]
+    catalog = [
+        Course(
+            id="k8s",
+            title="K8s Basics",
+            hours=8,
+            sessions=(session("k8s-1", 0, 1), session("k8s-2", 10, 1)),
+        )
+    ]
     plans = {e: Plan(items=(item("k8s", v),)) for e, v in [("ann", 5), ("bob", 9), ("cy", 2)]}
     out = assign_population(plans, catalog)
     assert {a.employee_id for a in out.assignments} == {"ann", "bob"}
     assert out.seats_used == {"k8s-1": 1, "k8s-2": 1}
     [wait] = out.waitlist
     assert wait.employee_id == "cy"
-    assert wait.reason == ("all 2 sessions of K8S are full (2 seats); "
-                           "seats went to larger weighted gaps")
+    assert wait.reason == (
+        "all 2 sessions of K8S are full (2 seats); seats went to larger weighted gaps"
+    )
     assert out.assigned_value == 14 and out.requested_value == 16 and out.optimal
 
 
 def test_dependent_course_gets_a_later_session_or_is_waitlisted_with_the_reason():
     catalog = [
         Course(id="py1", title="Py 1", hours=4, sessions=(session("py1-a", 0, 1),)),
-        Course(id="py2", title="Py 2", hours=4,
-               sessions=(session("py2-a", 1, 5), session("py2-b", 7, 5))),
+        Course(
+            id="py2",
+            title="Py 2",
+            hours=4,
+            sessions=(session("py2-a", 1, 5), session("py2-b", 7, 5)),
+        ),
     ]
     plans = {e: Plan(items=(item("py1", 3), item("py2", 4, ["py1"]))) for e in ["ann", "bob"]}
     out = assign_population(plans, catalog)
@@ -56,8 +77,10 @@ def test_dependent_course_gets_a_later_session_or_is_waitlisted_with_the_reason(
 
 
 def test_self_paced_courses_have_unlimited_seats_and_capacity_used_counts():
-    catalog = [Course(id="web", title="Web", hours=2),
-               Course(id="lab", title="Lab", hours=8, sessions=(session("lab-1", 3, 3),))]
+    catalog = [
+        Course(id="web", title="Web", hours=2),
+        Course(id="lab", title="Lab", hours=8, sessions=(session("lab-1", 3, 3),)),
+    ]
     plans = {f"e{i}": Plan(items=(item("web", 1), item("lab", 2))) for i in range(5)}
     out = assign_population(plans, catalog, capacity_used={"lab-1": 2})
     assert sum(a.course_id == "web" for a in out.assignments) == 5
@@ -67,17 +90,35 @@ def test_self_paced_courses_have_unlimited_seats_and_capacity_used_counts():
 
 def test_works_on_real_plans_from_choose_courses():
     catalog = [
-        Course(id="c1", title="Cloud 1", hours=8, teaches=(CourseSkill(skill_id="cloud",
-                                                                       to_level=3),),
-               sessions=(session("c1-a", 0, 2),)),
-        Course(id="c2", title="Cloud 2", hours=8, prerequisites=("c1",),
-               teaches=(CourseSkill(skill_id="cloud", from_level=3, to_level=5),),
-               sessions=(session("c2-a", 5, 2),)),
+        Course(
+            id="c1",
+            title="Cloud 1",
+            hours=8,
+            teaches=(CourseSkill(skill_id="cloud", to_level=3),),
+            sessions=(session("c1-a", 0, 2),),
+        ),
+        Course(
+            id="c2",
+            title="Cloud 2",
+            hours=8,
+            prerequisites=("c1",),
+            teaches=(CourseSkill(skill_id="cloud", from_level=3, to_level=5),),
+            sessions=(session("c2-a", 5, 2),),
+        ),
     ]
     plans = {}
     for e, w in [("a", 1), ("b", 3), ("c", 2)]:
-        g = Gap(skill_id="cloud", skill_name="Cloud", target=5, current=1, size=4, weight=w,
-                source="Q3-cloud", objective_id="Q3-cloud", due=date(2027, 3, 31))
+        g = Gap(
+            skill_id="cloud",
+            skill_name="Cloud",
+            target=5,
+            current=1,
+            size=4,
+            weight=w,
+            source="Q3-cloud",
+            objective_id="Q3-cloud",
+            due=date(2027, 3, 31),
+        )
         plans[e] = choose_courses([g], catalog)
         assert plans[e].items[1].depends_on == ("c1",)
     out = assign_population(plans, catalog)
@@ -103,13 +144,16 @@ def populations(draw):
     n_courses = draw(st.integers(1, 3))
     catalog = []
     for c in range(n_courses):
-        sessions = tuple(session(f"c{c}-s{k}", draw(st.integers(0, 10)), draw(st.integers(0, 2)))
-                         for k in range(draw(st.integers(0, 2))))
+        sessions = tuple(
+            session(f"c{c}-s{k}", draw(st.integers(0, 10)), draw(st.integers(0, 2)))
+            for k in range(draw(st.integers(0, 2)))
+        )
         catalog.append(Course(id=f"c{c}", title=f"C{c}", hours=1, sessions=sessions))
     plans = {}
     for e in range(draw(st.integers(1, 3))):
-        cids = draw(st.lists(st.sampled_from([c.id for c in catalog]), min_size=1, max_size=2,
-                             unique=True))
+        cids = draw(
+            st.lists(st.sampled_from([c.id for c in catalog]), min_size=1, max_size=2, unique=True)
+        )
         items = []
         for j, cid in enumerate(cids):
             deps = [cids[0]] if j == 1 and draw(st.booleans()) else []
@@ -144,8 +188,10 @@ def brute_force(plans, catalog):
                 ds = given.get((e, d))
                 ok &= ds is not None and (ds == "self" or s == "self" or ds.ends < s.starts)
         if ok:
-            best = max(best, sum(it.value for (e, it), s in zip(slots, combo, strict=True)
-                                 if s is not None))
+            best = max(
+                best,
+                sum(it.value for (e, it), s in zip(slots, combo, strict=True) if s is not None),
+            )
     return best
 
 

@@ -30,8 +30,13 @@ def test_out_of_range_values_are_clamped():
 
 def test_calibrated_scale_uses_its_points():
     # A company's 1-4 ladder where "3 = senior" means O*NET 5.
-    ladder = ProficiencyScale(id="ladder", name="Ladder", minimum=1, maximum=4,
-                              calibration=((1, 1), (2, 3), (3, 5), (4, 7)))
+    ladder = ProficiencyScale(
+        id="ladder",
+        name="Ladder",
+        minimum=1,
+        maximum=4,
+        calibration=((1, 1), (2, 3), (3, 5), (4, 7)),
+    )
     reg = ScaleRegistry([ladder])
     assert reg.convert(3, "ladder", "onet-lv") == pytest.approx(5)
     assert reg.convert(2.5, "ladder", "onet-lv") == pytest.approx(4)
