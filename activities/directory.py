@@ -7,6 +7,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store.tables import EmployeeRow, RoleRow
+from schemas.events import EmployeeUpdated
 from schemas.learning import Employee
 
 UNKNOWN_EMPLOYEE = "UnknownEmployee"
@@ -52,3 +53,34 @@ class DirectoryActivities:
                 non_retryable=True,
             )
         return employee
+
+    @activity.defn(name="directory.apply_update")
+    def apply_update(self, update: EmployeeUpdated) -> Employee | None:
+        """Mirror an HRIS change: joined (insert), moved (new role, department, manager), left.
+
+        Idempotent: applying the same change again leaves the same row. Returns the employee
+        as the directory now knows them (None once they left).
+        """
+        with self._sessions.begin() as s:
+            row = s.get(EmployeeRow, update.employee_id)
+            if row is None:
+                if update.change != "joined" or update.role_id is None:
+                    return None
+                row = EmployeeRow(
+                    id=update.employee_id,
+                    name=update.employee_id,
+                    email=update.email or "",
+                    role_id=update.role_id,
+                    department=update.department or "",
+                    manager_id=update.manager_id,
+                    locale=update.locale or "en",
+                    active=True,
+                )
+                s.add(row)
+            else:
+                row.active = update.change != "left"
+                for field in ("role_id", "department", "manager_id", "email", "locale"):
+                    value = getattr(update, field)
+                    if value is not None:
+                        setattr(row, field, value)
+        return self.lookup(update.employee_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,17 +21,45 @@ from activities.store.tables import (
     RoleRow,
     SkillRow,
 )
-from schemas.learning import LearningPlan, PlanRequest
-from schemas.skills import Course, CourseSkill, Evidence, Role, RoleRequirement, Skill
+from schemas.learning import (
+    CompletionOutcome,
+    CompletionRequest,
+    Employee,
+    LearningPlan,
+    PlanRequest,
+)
+from schemas.skills import (
+    Course,
+    CourseSkill,
+    Evidence,
+    Gap,
+    ObjectiveSet,
+    Role,
+    RoleRequirement,
+    Skill,
+)
 
 DEFAULT_POLICY = "manager_over_self"
 MIN_GAP = 0.5
 """Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
 
 
+@dataclass
+class _Context:
+    role: Role
+    evidence: list[Evidence]
+    skills: dict[str, Skill]
+    catalog: list[Course]
+    objective_sets: list[ObjectiveSet]
+    completed: set[str]
+    enrolled: set[str]
+
+
 def review_evidence(req: PlanRequest) -> list[Evidence]:
     """The evidence a review provides: one dated rating per skill, on the review's scale."""
     review = req.review
+    if review is None:
+        return []
     return [
         Evidence(
             skill_id=r.skill_id,
@@ -131,48 +162,98 @@ class PlanningActivities:
             for c in s.scalars(select(CourseRow))
         ]
 
-    def plan(self, req: PlanRequest) -> LearningPlan:
-        """Store the review's evidence, then compute gaps and choose courses."""
-        employee = req.employee
-        with self._sessions.begin() as s:
-            self._store_evidence(s, employee.id, review_evidence(req))
-        with self._sessions() as s:
-            role = self._role(s, employee.role_id)
-            evidence = self._evidence(s, employee.id)
-            skills = {r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))}
-            catalog = self._catalog(s)
-            objective_sets = sets_in_force(s, req.review.completed_at.date())
-            taken = s.execute(
-                select(LmsEnrollmentRow.course_id, LmsEnrollmentRow.status).where(
-                    LmsEnrollmentRow.employee_id == employee.id
-                )
-            ).all()
-        on = req.review.completed_at.date()
+    def _load(self, s: Session, employee: Employee, on: date) -> _Context:
+        taken = s.execute(
+            select(LmsEnrollmentRow.course_id, LmsEnrollmentRow.status).where(
+                LmsEnrollmentRow.employee_id == employee.id
+            )
+        ).all()
+        objective_sets = sets_in_force(s, on)
+        return _Context(
+            role=self._role(s, employee.role_id),
+            evidence=self._evidence(s, employee.id),
+            skills={r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))},
+            catalog=self._catalog(s),
+            objective_sets=objective_sets,
+            completed={c for c, st in taken if st == "completed"},
+            enrolled={c for c, st in taken if st not in ("completed", "withdrawn")},
+        )
+
+    def _gaps(
+        self, ctx: _Context, employee: Employee, on: date, evidence: list[Evidence]
+    ) -> tuple[list[Gap], dict[str, float]]:
         assessed = assess(evidence, policy=self._policy, on=on)
         # A role skill nobody has rated yet is unknown, not a gap; a skill a strategic
         # objective asks for is a gap until there is evidence of it.
         requirements = [
             r
-            for r in effective_requirements(role, objective_sets, employee.department, on)
+            for r in effective_requirements(ctx.role, ctx.objective_sets, employee.department, on)
             if r.skill_id in assessed or r.objective_id is not None
         ]
-        gaps = [g for g in compute_gaps(requirements, assessed, skills) if g.size >= self._min_gap]
+        gaps = compute_gaps(requirements, assessed, ctx.skills)
+        levels = {k: a.level for k, a in assessed.items()}
+        return [g for g in gaps if g.size >= self._min_gap], levels
+
+    def plan(self, req: PlanRequest) -> LearningPlan:
+        """Store a review's evidence (if any), then compute gaps and choose courses."""
+        employee = req.employee
+        on = req.review.completed_at.date() if req.review else req.on or date.today()
+        if req.review is not None:
+            with self._sessions.begin() as s:
+                self._store_evidence(s, employee.id, review_evidence(req))
+        with self._sessions() as s:
+            ctx = self._load(s, employee, on)
+        gaps, levels = self._gaps(ctx, employee, on, ctx.evidence)
         plan = choose_courses(
-            gaps,
-            catalog,
-            assessed={k: a.level for k, a in assessed.items()},
-            completed={c for c, st in taken if st == "completed"},
-            enrolled={c for c, st in taken if st != "completed"},
+            gaps, ctx.catalog, assessed=levels, completed=ctx.completed, enrolled=ctx.enrolled
         )
         return LearningPlan(
             employee_id=employee.id,
             event_id=req.event_id,
             policy=self._policy,
-            gaps=list(gaps),
+            gaps=gaps,
             plan=plan,
+            objective_sets=[f"{o.id}@v{o.version}" for o in ctx.objective_sets],
         )
 
-    @activity.defn(name="skills.plan_after_review")
-    def plan_after_review(self, req: PlanRequest) -> LearningPlan:
-        """Compute the employee's gaps and plan after a review (idempotent: evidence upserts)."""
+    @activity.defn(name="skills.plan")
+    def plan_activity(self, req: PlanRequest) -> LearningPlan:
+        """Compute the employee's gaps and plan (idempotent: review evidence upserts)."""
         return self.plan(req)
+
+    @activity.defn(name="skills.record_completion")
+    def record_completion(self, req: CompletionRequest) -> CompletionOutcome:
+        """Record a completed course as evidence (the levels it teaches) and re-assess.
+
+        Returns the gaps the completion closed and those that remain on the course's skills.
+        Idempotent: the evidence is keyed by the course, so a retry changes nothing.
+        """
+        employee = req.employee
+        on = req.completed_at.date()
+        with self._sessions() as s:
+            course = s.get(CourseRow, req.course_id)
+        teaches = [CourseSkill.model_validate(t) for t in (course.teaches if course else [])]
+        evidence = [
+            Evidence(
+                skill_id=t.skill_id,
+                level=t.to_level,
+                source="course",
+                observed_at=on,
+                ref=f"course:{req.course_id}",
+            )
+            for t in teaches
+        ]
+        with self._sessions.begin() as s:
+            self._store_evidence(s, employee.id, evidence)
+        with self._sessions() as s:
+            ctx = self._load(s, employee, on)
+        before_evidence = [e for e in ctx.evidence if e.ref != f"course:{req.course_id}"]
+        before, _ = self._gaps(ctx, employee, on, before_evidence)
+        after, levels = self._gaps(ctx, employee, on, ctx.evidence)
+        still = {g.skill_id for g in after}
+        taught = {t.skill_id for t in teaches}
+        return CompletionOutcome(
+            closed=[g for g in before if g.skill_id not in still and g.skill_id in taught],
+            remaining=[g for g in after if g.skill_id in taught],
+            levels={k: v for k, v in levels.items() if k in taught},
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,11 +31,16 @@ class Employee(_Model):
 
 
 class PlanRequest(_Model):
-    """Ask the skills engine for the plan that follows a review."""
+    """Ask the skills engine for a plan, after a review or for a re-plan on `on`.
+
+    A review's ratings become evidence first; a re-plan (after a completion, a move, new
+    objectives) uses the evidence already recorded.
+    """
 
     employee: Employee
     event_id: str
-    review: ReviewCompleted
+    review: ReviewCompleted | None = None
+    on: date | None = None
 
 
 class LearningPlan(_Model):
@@ -45,6 +51,7 @@ class LearningPlan(_Model):
     policy: str
     gaps: list[Gap]
     plan: Plan
+    objective_sets: list[str] = Field(default_factory=list)
 
 
 class EnrollRequest(_Model):
@@ -55,10 +62,16 @@ class EnrollRequest(_Model):
     due: date | None
     reason: str
     source_event: str
+    session_id: str | None = None
+    """A session of the course to take; None: the LMS picks the first one with a free seat."""
 
 
 class Enrollment(_Model):
-    """An enrollment as the LMS holds it."""
+    """An enrollment as the LMS holds it.
+
+    ``status`` is "enrolled", "waitlisted" (``waitlist_position`` 1 is next in line for a
+    seat), "withdrawn" or "completed".
+    """
 
     enrollment_id: str
     employee_id: str
@@ -68,6 +81,9 @@ class Enrollment(_Model):
     reason: str
     source_event: str
     created_at: datetime
+    session_id: str | None = None
+    waitlist_position: int | None = None
+    completed_at: datetime | None = None
 
 
 class EnrolledCourse(_Model):
@@ -80,14 +96,84 @@ class EnrolledCourse(_Model):
     reason: str
 
 
+ItemStatus = Literal[
+    "proposed",
+    "awaiting_approval",
+    "enrolled",
+    "in_progress",
+    "completed",
+    "overdue",
+    "waived",
+    "rejected",
+    "withdrawn",
+    "failed",
+]
+"""Where a plan item is. Open: proposed, awaiting_approval, enrolled, in_progress, overdue."""
+
+OPEN_STATUSES: frozenset[str] = frozenset(
+    {"proposed", "awaiting_approval", "enrolled", "in_progress", "overdue"}
+)
+ENROLLED_STATUSES: frozenset[str] = frozenset({"enrolled", "in_progress", "overdue"})
+
+
+class Transition(_Model):
+    """One dated, explained step of a plan item."""
+
+    at: datetime
+    status: ItemStatus
+    why: str
+
+
+class PlanItemState(_Model):
+    """One course of the employee's plan and its life so far."""
+
+    course_id: str
+    title: str
+    hours: float
+    cost: float = 0.0
+    reason: str
+    skills: list[str] = Field(default_factory=list)
+    status: ItemStatus = "proposed"
+    due: date | None = None
+    source_event: str
+    approver_id: str | None = None
+    approval_requested_at: datetime | None = None
+    escalations: int = 0
+    enrollment_id: str | None = None
+    reminders_sent: list[int] = Field(default_factory=list)
+    overdue_notified: bool = False
+    notification_error: str | None = None
+    transitions: list[Transition] = Field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        """Still to be done: proposed, awaiting approval, enrolled, in progress or overdue."""
+        return self.status in OPEN_STATUSES
+
+
+class Recipient(_Model):
+    """Who a notification goes to."""
+
+    id: str
+    name: str
+    email: str | None
+    locale: str = "en"
+
+
 class NoticeRequest(_Model):
-    """Send one notification email, at most once per dedupe key."""
+    """Send one notification email, at most once per dedupe key.
+
+    The dedupe key names the employee, the purpose, the item and the occurrence, e.g.
+    ``E00042:reminder:gen-2.B.3.e-practice:7``; the Message-ID is derived from it.
+    """
 
     dedupe_key: str
     template: str
+    to: Recipient
     employee: Employee
     courses: list[EnrolledCourse] = Field(default_factory=list)
     uncoverable: list[str] = Field(default_factory=list)
+    facts: dict[str, str] = Field(default_factory=dict)
 
 
 class MailResult(_Model):
@@ -98,14 +184,50 @@ class MailResult(_Model):
     sent_now: bool
 
 
-class EmployeeWorkflowInput(_Model):
-    """Start (or continue-as-new) input of `EmployeeLearningWorkflow`."""
+class LearningPolicy(_Model):
+    """How the plan is run: due dates, approvals, reminders, escalation."""
+
+    due_days: int = 30
+    approval_hours_over: float | None = 16.0
+    approval_cost_over: float | None = 1000.0
+    approval_sla_days: int = 5
+    approval_default: Literal["approve", "reject"] = "approve"
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
+    escalate_overdue: bool = True
+
+
+class ApprovalDecision(_Model):
+    """A manager's answer to a pending approval (a Temporal update)."""
+
+    course_id: str
+    approver_id: str
+    approve: bool
+    comment: str = ""
+
+
+class WithdrawRequest(_Model):
+    """Withdraw an employee from a course (idempotent: not enrolled is success)."""
 
     employee_id: str
-    due_days: int = 30
-    seen_event_ids: list[str] = Field(default_factory=list)
-    pending: list[InboundEvent] = Field(default_factory=list)
-    state: EmployeeLearningState | None = None
+    course_id: str
+    reason: str
+
+
+class CompletionRequest(_Model):
+    """Record a completed course as evidence and re-assess the employee."""
+
+    employee: Employee
+    course_id: str
+    completed_at: datetime
+    event_id: str
+
+
+class CompletionOutcome(_Model):
+    """What a completion changed: the gaps it closed and the gaps that remain."""
+
+    closed: list[Gap] = Field(default_factory=list)
+    remaining: list[Gap] = Field(default_factory=list)
+    levels: dict[str, float] = Field(default_factory=dict)
 
 
 class ProcessedEvent(_Model):
@@ -121,11 +243,43 @@ class ProcessedEvent(_Model):
     error: str | None = None
 
 
+class TimelineEntry(_Model):
+    """One line of the employee's learning timeline."""
+
+    at: datetime
+    kind: str
+    text: str
+    course_id: str | None = None
+    event_id: str | None = None
+
+
 class EmployeeLearningState(_Model):
-    """What the `state` query answers: the employee's learning plan and its history."""
+    """What the `state` query answers: the plan with reasons, the timeline, the audit."""
 
     employee_id: str
     events_received: int = 0
     duplicates_ignored: int = 0
-    enrollments: list[EnrolledCourse] = Field(default_factory=list)
+    items: list[PlanItemState] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
     history: list[ProcessedEvent] = Field(default_factory=list)
+    left: bool = False
+
+    @property
+    def enrollments(self) -> list[PlanItemState]:
+        """Items the employee is or was enrolled in."""
+        return [i for i in self.items if i.enrollment_id is not None]
+
+    @property
+    def overdue(self) -> int:
+        """How many items are overdue."""
+        return sum(1 for i in self.items if i.status == "overdue")
+
+
+class EmployeeWorkflowInput(_Model):
+    """Start (or continue-as-new) input of `EmployeeLearningWorkflow`."""
+
+    employee_id: str
+    policy: LearningPolicy = Field(default_factory=LearningPolicy)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    pending: list[InboundEvent] = Field(default_factory=list)
+    state: EmployeeLearningState | None = None

@@ -129,6 +129,7 @@ class Bridge:
         self._tails: dict[tuple[TopicPartition, bytes], asyncio.Task[None]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._paused = False
+        self._policy = settings.learning_policy()
         self.stats = BridgeStats()
         self.assigned = asyncio.Event()
 
@@ -287,9 +288,7 @@ class Bridge:
         """Signal-with-start the employee's workflow; the workflow drops a seen event id."""
         await self._client.start_workflow(
             EmployeeLearningWorkflow.run,
-            EmployeeWorkflowInput(
-                employee_id=event.employee_id, due_days=self._settings.enrollment_due_days
-            ),
+            EmployeeWorkflowInput(employee_id=event.employee_id, policy=self._policy),
             id=workflow_id_for(event.employee_id),
             task_queue=self._settings.task_queue,
             start_signal="event",

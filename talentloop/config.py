@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.learning import LearningPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +61,25 @@ class Settings(BaseSettings):
     # Data.
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
     onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")
-    enrollment_due_days: int = 30
+    enrollment_due_days: int = Field(30, description="Due date after enrollment, no objective.")
+    approval_hours_over: float | None = Field(16.0, description="More hours need approval.")
+    approval_cost_over: float | None = Field(1000.0, description="More cost needs approval.")
+    approval_sla_days: int = Field(5, description="Days before escalating, then the default.")
+    approval_default: Literal["approve", "reject"] = "approve"
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
+    escalate_overdue: bool = True
+
+    def learning_policy(self) -> LearningPolicy:
+        """The plan policy handed to each employee workflow."""
+        return LearningPolicy(
+            due_days=self.enrollment_due_days,
+            approval_hours_over=self.approval_hours_over,
+            approval_cost_over=self.approval_cost_over,
+            approval_sla_days=self.approval_sla_days,
+            approval_default=self.approval_default,
+            reminder_days=list(self.reminder_days),
+            escalate_overdue=self.escalate_overdue,
+        )
 
     @cached_property
     def temporal_target(self) -> str:

@@ -64,7 +64,9 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow],
             activities=[
                 directory.get_employee,
-                planning.plan_after_review,
+                directory.apply_update,
+                planning.plan_activity,
+                planning.record_completion,
                 lms.enroll,
                 mail.send_notice,
                 objectives.record,

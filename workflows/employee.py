@@ -1,13 +1,16 @@
 """EmployeeLearningWorkflow: one per employee (`employee-<id>`), fed by signal-with-start.
 
-It deduplicates events by CloudEvent id, turns a completed review into gaps, a plan,
-enrollments and one notification email, keeps an audit line per event for the `state`
-query, and continues as new before its history grows long.
+It owns the employee's learning plan. Events (review completed, course completed, employee
+updated) arrive as signals and are handled in order, each id once; approvals arrive as
+validated updates; reminders, overdue notices and approval escalations are durable timers
+(see `workflows.timers`). Every step of every plan item is dated and explained, and the
+`state` query answers the plan, the timeline and a per-event audit.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,33 +22,61 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail.activities import MailActivities
     from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
-    from schemas.events import REVIEW_COMPLETED, InboundEvent
+    from schemas.events import (
+        COURSE_COMPLETED,
+        EMPLOYEE_UPDATED,
+        REVIEW_COMPLETED,
+        EmployeeUpdated,
+        InboundEvent,
+    )
     from schemas.learning import (
+        ENROLLED_STATUSES,
+        ApprovalDecision,
+        CompletionRequest,
+        Employee,
         EmployeeLearningState,
         EmployeeWorkflowInput,
         EnrolledCourse,
-        Enrollment,
         EnrollRequest,
+        ItemStatus,
+        LearningPlan,
         NoticeRequest,
+        PlanItemState,
         PlanRequest,
         ProcessedEvent,
+        Recipient,
+        TimelineEntry,
+        Transition,
+        WithdrawRequest,
     )
     from schemas.outbound import (
         ENROLLMENT_CREATED,
+        ENROLLMENT_OVERDUE,
+        GAP_CLOSED,
         EnrollmentCreated,
+        EnrollmentOverdue,
+        GapClosed,
         PublishRequest,
         outbound_event,
     )
-    from workflows.search_attributes import EMPLOYEE_ID, LEARNING_STATE
+    from workflows.search_attributes import (
+        DEPARTMENT,
+        EMPLOYEE_ID,
+        OBJECTIVE_VERSION,
+        OVERDUE_COUNT,
+        PLAN_STATE,
+        ROLE,
+    )
+    from workflows.timers import Deadline, due_deadlines, next_deadline, reminders_already_past
 
 SEEN_IDS_KEPT = 2000
 """How many recent event ids are carried across continue-as-new for deduplication."""
 EVENTS_PER_RUN = 200
 """Events handled in one run before continuing as new."""
 HISTORY_KEPT = 50
-"""Audit lines kept in the queryable state (all are in the Temporal history)."""
+"""Audit lines and timeline entries kept in the queryable state (all are in the history)."""
 IDLE_BEFORE_CONTINUE = timedelta(days=30)
-"""A run idle this long continues as new, so no run's history lives for years."""
+"""A run with nothing scheduled and idle this long continues as new."""
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 _TIMEOUT = timedelta(seconds=60)
@@ -56,101 +87,603 @@ def workflow_id_for(employee_id: str) -> str:
     return f"employee-{employee_id}"
 
 
+def _course_line(item: PlanItemState) -> EnrolledCourse:
+    return EnrolledCourse(
+        course_id=item.course_id,
+        title=item.title,
+        hours=item.hours,
+        due=item.due,
+        reason=item.reason,
+    )
+
+
+def _recipient(employee: Employee) -> Recipient:
+    return Recipient(
+        id=employee.id, name=employee.name, email=employee.email, locale=employee.locale
+    )
+
+
+def _error_text(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
+
+
 @workflow.defn
 class EmployeeLearningWorkflow:
-    """Owns one employee's learning plan, from review to enrollment and notification."""
+    """Owns one employee's learning plan, from review to completion."""
 
     def __init__(self) -> None:
         """Empty state; `run` restores it from its input."""
         self._queue: list[InboundEvent] = []
         self._seen: list[str] = []
         self._seen_set: set[str] = set()
+        self._decisions: list[ApprovalDecision] = []
         self._state = EmployeeLearningState(employee_id="")
+        self._inp = EmployeeWorkflowInput(employee_id="")
 
-    def _remember(self, event_id: str) -> None:
-        self._seen.append(event_id)
-        self._seen_set.add(event_id)
-        if len(self._seen) > SEEN_IDS_KEPT:
-            self._seen_set.discard(self._seen.pop(0))
+    # -- signals, updates, queries ------------------------------------------------------------
 
     @workflow.signal
     def event(self, ev: InboundEvent) -> None:
         """Accept an event; one whose id was seen already is counted and dropped."""
         if ev.event_id in self._seen_set:
-            self._state = self._state.model_copy(
-                update={"duplicates_ignored": self._state.duplicates_ignored + 1}
-            )
+            self._set(duplicates_ignored=self._state.duplicates_ignored + 1)
             return
         self._remember(ev.event_id)
-        self._state = self._state.model_copy(
-            update={"events_received": self._state.events_received + 1}
-        )
+        self._set(events_received=self._state.events_received + 1)
         self._queue.append(ev)
+
+    @workflow.update
+    async def decide(self, decision: ApprovalDecision) -> PlanItemState:
+        """A manager approves or rejects a pending item; returns the item once applied."""
+        self._decisions.append(decision)
+        await workflow.wait_condition(lambda: decision not in self._decisions)
+        return self._item_or_fail(decision.course_id)
+
+    @decide.validator
+    def _validate_decision(self, decision: ApprovalDecision) -> None:
+        item = self._item(decision.course_id)
+        pending = item is not None and item.status == "awaiting_approval"
+        if (
+            item is None
+            or not pending
+            or any(d.course_id == decision.course_id for d in self._decisions)
+        ):
+            raise ValueError(f"no approval is pending for course {decision.course_id}")
+        if decision.approver_id != item.approver_id:
+            raise ValueError(
+                f"course {decision.course_id} awaits approval by {item.approver_id}, "
+                f"not {decision.approver_id}"
+            )
 
     @workflow.query
     def state(self) -> EmployeeLearningState:
-        """The employee's enrollments and the audit of recent events."""
+        """The plan with reasons, the timeline, and the audit of recent events."""
         return self._state
 
+    # -- main loop ----------------------------------------------------------------------------
+
     @workflow.run
-    async def run(self, inp: EmployeeWorkflowInput) -> None:
-        """Handle events in arrival order until it is time to continue as new."""
+    async def run(self, inp: EmployeeWorkflowInput) -> EmployeeLearningState:
+        """Handle events, decisions and deadlines until it is time to continue as new."""
+        self._inp = inp
         self._state = inp.state or EmployeeLearningState(employee_id=inp.employee_id)
         for event_id in inp.seen_event_ids:
             self._remember(event_id)
         self._queue = list(inp.pending) + self._queue
-        workflow.upsert_search_attributes(
-            [EMPLOYEE_ID.value_set(inp.employee_id), LEARNING_STATE.value_set("idle")]
-        )
+        workflow.upsert_search_attributes([EMPLOYEE_ID.value_set(inp.employee_id)])
+        self._publish_state()
         handled = 0
-        while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(self._queue), timeout=IDLE_BEFORE_CONTINUE
-                )
-            except TimeoutError:
-                break
-            while self._queue and handled < EVENTS_PER_RUN:
+        while not self._state.left:
+            deadline = next_deadline(self._state.items, inp.policy)
+            if not (self._queue or self._decisions):
+                wait = deadline.at - workflow.now() if deadline else IDLE_BEFORE_CONTINUE
+                try:
+                    if wait > timedelta(0):
+                        await workflow.wait_condition(
+                            lambda: bool(self._queue or self._decisions), timeout=wait
+                        )
+                except TimeoutError:
+                    if deadline is None:
+                        break
+            for due in due_deadlines(self._state.items, inp.policy, workflow.now()):
+                await self._on_deadline(due)
+            while self._decisions:
+                await self._on_decision(self._decisions[0])
+                self._decisions.pop(0)
+            while self._queue and handled < EVENTS_PER_RUN and not self._state.left:
                 ev = self._queue.pop(0)
-                self._record(await self._handle(inp, ev))
+                self._audit(await self._handle(ev))
                 handled += 1
+            self._publish_state()
             if handled >= EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested():
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._state.left:
+            return self._state
         workflow.continue_as_new(
             EmployeeWorkflowInput(
                 employee_id=inp.employee_id,
-                due_days=inp.due_days,
+                policy=inp.policy,
                 seen_event_ids=list(self._seen),
                 pending=list(self._queue),
                 state=self._state,
             )
         )
 
-    def _record(self, line: ProcessedEvent) -> None:
-        history = [*self._state.history, line][-HISTORY_KEPT:]
-        enrollments = [*self._state.enrollments, *line.enrolled]
-        self._state = self._state.model_copy(
-            update={"history": history, "enrollments": enrollments}
-        )
-        status = "failed" if line.error else ("enrolled" if enrollments else "idle")
-        workflow.upsert_search_attributes([LEARNING_STATE.value_set(status)])
+    # -- events -------------------------------------------------------------------------------
 
-    async def _announce(self, enrollment: Enrollment, cause_id: str) -> None:
-        """Publish `enrollment.created` (its id derives from the cause: a retry repeats it)."""
-        event = outbound_event(
-            ENROLLMENT_CREATED,
-            EnrollmentCreated(
-                enrollment_id=enrollment.enrollment_id,
-                employee_id=enrollment.employee_id,
-                course_id=enrollment.course_id,
-                due=enrollment.due,
-                reason=enrollment.reason,
-                source_event_id=cause_id,
-            ),
-            cause_id=cause_id,
-            time=workflow.now(),
+    async def _handle(self, ev: InboundEvent) -> ProcessedEvent:
+        try:
+            if ev.type == REVIEW_COMPLETED and ev.review is not None:
+                return await self._after_review(ev)
+            if ev.type == COURSE_COMPLETED and ev.completion is not None:
+                return await self._after_completion(ev)
+            if ev.type == EMPLOYEE_UPDATED and ev.employee_update is not None:
+                return await self._after_update(ev, ev.employee_update)
+            return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
+        except ActivityError as err:
+            reason = _error_text(err)
+            workflow.logger.warning("event %s failed: %s", ev.event_id, reason)
+            self._note("error", f"event {ev.event_id} failed: {reason}", event_id=ev.event_id)
+            return ProcessedEvent(
+                event_id=ev.event_id, type=ev.type, outcome="failed", error=reason
+            )
+
+    async def _after_review(self, ev: InboundEvent) -> ProcessedEvent:
+        employee = await self._employee()
+        planned = await self._plan(
+            PlanRequest(employee=employee, event_id=ev.event_id, review=ev.review)
         )
+        return await self._apply_plan(employee, planned, ev.event_id, ev.type)
+
+    async def _apply_plan(
+        self, employee: Employee, planned: LearningPlan, cause: str, etype: str
+    ) -> ProcessedEvent:
+        """Apply the difference between the plan and the items: waive, propose, enroll."""
+        gap_skills = {g.skill_id for g in planned.gaps}
+        for item in list(self._state.items):
+            if item.is_open and item.skills and not gap_skills.intersection(item.skills):
+                self._move(item.course_id, "waived", "the gap it was for has closed; progress kept")
+        known = {i.course_id for i in self._state.items if i.status not in ("waived", "rejected")}
+        enrolled: list[EnrolledCourse] = []
+        awaiting: list[PlanItemState] = []
+        gaps_by_skill = {g.skill_id: g for g in planned.gaps}
+        for plan_item in planned.plan.items:
+            if plan_item.course_id in known:
+                continue
+            dues = [gaps_by_skill[s].due for s in plan_item.closes if s in gaps_by_skill]
+            objective_due = min((d for d in dues if d is not None), default=None)
+            due = objective_due or (
+                workflow.now().date() + timedelta(days=self._inp.policy.due_days)
+            )
+            item = PlanItemState(
+                course_id=plan_item.course_id,
+                title=plan_item.title,
+                hours=plan_item.hours,
+                cost=plan_item.cost,
+                reason=plan_item.reason,
+                skills=list(plan_item.closes),
+                due=due,
+                source_event=cause,
+                transitions=[
+                    Transition(at=workflow.now(), status="proposed", why=plan_item.reason)
+                ],
+            )
+            self._upsert(item)
+            if self._needs_approval(item) and employee.manager_id:
+                awaiting.append(await self._request_approval(employee, item))
+            elif await self._enroll(employee, item.course_id, cause):
+                enrolled.append(_course_line(self._item_or_fail(item.course_id)))
+        uncoverable = [f"{u.gap.skill_name}: {u.reason}" for u in planned.plan.uncoverable]
+        for text in uncoverable:
+            self._note("uncoverable", text, event_id=cause)
+        emails = []
+        if enrolled:
+            sent = await self._notify(
+                f"enrollment:{cause}",
+                "enrollment",
+                _recipient(employee),
+                employee,
+                enrolled,
+                uncoverable=uncoverable,
+            )
+            emails += [sent] if sent else []
+        if planned.objective_sets:
+            workflow.upsert_search_attributes(
+                [OBJECTIVE_VERSION.value_set(",".join(planned.objective_sets))]
+            )
+        outcome = (
+            "enrolled" if enrolled else ("awaiting-approval" if awaiting else "no-new-enrollment")
+        )
+        return ProcessedEvent(
+            event_id=cause,
+            type=etype,
+            outcome=outcome,
+            gaps=planned.gaps,
+            enrolled=enrolled,
+            uncoverable=uncoverable,
+            emails=emails,
+        )
+
+    async def _after_completion(self, ev: InboundEvent) -> ProcessedEvent:
+        assert ev.completion is not None
+        completion = ev.completion
+        employee = await self._employee()
+        item = self._item(completion.course_id)
+        if item is not None and item.status != "completed":
+            self._move(
+                item.course_id, "completed", f"completed on {completion.completed_at.date()}"
+            )
+        outcome = await workflow.execute_activity_method(
+            PlanningActivities.record_completion,
+            CompletionRequest(
+                employee=employee,
+                course_id=completion.course_id,
+                completed_at=completion.completed_at,
+                event_id=ev.event_id,
+            ),
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        for gap in outcome.closed:
+            self._note(
+                "gap-closed", f"{gap.skill_name} reached {gap.target:g}", event_id=ev.event_id
+            )
+            await self._publish(
+                GAP_CLOSED,
+                GapClosed(
+                    employee_id=employee.id,
+                    skill_id=gap.skill_id,
+                    from_level=round(gap.current, 2),
+                    to_level=round(outcome.levels.get(gap.skill_id, gap.target), 2),
+                    target_level=round(gap.target, 2),
+                    objective_id=gap.objective_id,
+                    closed_by="course",
+                    closed_by_ref=completion.course_id,
+                ),
+                ev.event_id,
+            )
+        title = item.title if item else completion.course_id
+        facts = {
+            "closed": ", ".join(g.skill_name for g in outcome.closed),
+            "remaining": ", ".join(g.skill_name for g in outcome.remaining),
+        }
+        line = EnrolledCourse(
+            course_id=completion.course_id,
+            title=title,
+            hours=item.hours if item else 0,
+            due=item.due if item else None,
+            reason=item.reason if item else "",
+        )
+        emails = []
+        sent = await self._notify(
+            f"{employee.id}:completed:{completion.course_id}",
+            "completed",
+            _recipient(employee),
+            employee,
+            [line],
+            facts=facts,
+        )
+        emails += [sent] if sent else []
+        replanned: ProcessedEvent | None = None
+        if outcome.remaining:
+            planned = await self._plan(
+                PlanRequest(employee=employee, event_id=ev.event_id, on=workflow.now().date())
+            )
+            replanned = await self._apply_plan(employee, planned, ev.event_id, ev.type)
+        return ProcessedEvent(
+            event_id=ev.event_id,
+            type=ev.type,
+            outcome="completed",
+            gaps=outcome.remaining,
+            enrolled=replanned.enrolled if replanned else [],
+            emails=emails,
+        )
+
+    async def _after_update(self, ev: InboundEvent, update: EmployeeUpdated) -> ProcessedEvent:
+        employee = await workflow.execute_activity_method(
+            DirectoryActivities.apply_update,
+            update,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        if update.change == "left":
+            for item in list(self._state.items):
+                if item.status in ENROLLED_STATUSES:
+                    await workflow.execute_activity(
+                        "lms.withdraw",
+                        WithdrawRequest(
+                            employee_id=self._inp.employee_id,
+                            course_id=item.course_id,
+                            reason="employee left",
+                        ),
+                        start_to_close_timeout=_TIMEOUT,
+                        retry_policy=_RETRY,
+                    )
+                if item.is_open:
+                    self._move(item.course_id, "withdrawn", "the employee left")
+            self._note(
+                "left", "the employee left: open enrollments withdrawn", event_id=ev.event_id
+            )
+            self._set(left=True)
+            return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="left")
+        if employee is None:
+            return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
+        if update.manager_id is not None:
+            for item in self._state.items:
+                if item.status == "awaiting_approval" and item.escalations == 0:
+                    self._upsert(item.model_copy(update={"approver_id": update.manager_id}))
+                    await self._notify(
+                        f"{employee.id}:approval:{item.course_id}:{update.manager_id}",
+                        "approval_request",
+                        await self._recipient_of(update.manager_id),
+                        employee,
+                        [_course_line(item)],
+                        facts=self._approval_facts(item),
+                    )
+            self._note("manager", f"manager is now {update.manager_id}", event_id=ev.event_id)
+        if update.role_id is not None or update.department is not None:
+            planned = await self._plan(
+                PlanRequest(employee=employee, event_id=ev.event_id, on=workflow.now().date())
+            )
+            return await self._apply_plan(employee, planned, ev.event_id, ev.type)
+        return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    def _needs_approval(self, item: PlanItemState) -> bool:
+        policy = self._inp.policy
+        return (
+            policy.approval_hours_over is not None and item.hours > policy.approval_hours_over
+        ) or (policy.approval_cost_over is not None and item.cost > policy.approval_cost_over)
+
+    def _approval_facts(self, item: PlanItemState) -> dict[str, str]:
+        policy = self._inp.policy
+        requested = item.approval_requested_at or workflow.now()
+        sla = timedelta(days=policy.approval_sla_days)
+        if item.escalations == 0:
+            return {
+                "respond_by": (requested + sla).date().isoformat(),
+                "next_step": "escalation to the next manager",
+            }
+        return {
+            "respond_by": (requested + 2 * sla).date().isoformat(),
+            "next_step": policy.approval_default,
+        }
+
+    async def _request_approval(self, employee: Employee, item: PlanItemState) -> PlanItemState:
+        assert employee.manager_id is not None
+        item = self._move(
+            item.course_id,
+            "awaiting_approval",
+            f"{item.hours:g} h / {item.cost:g} exceeds the approval threshold",
+            approver_id=employee.manager_id,
+            approval_requested_at=workflow.now(),
+        )
+        await self._notify(
+            f"{employee.id}:approval:{item.course_id}:{employee.manager_id}",
+            "approval_request",
+            await self._recipient_of(employee.manager_id),
+            employee,
+            [_course_line(item)],
+            facts=self._approval_facts(item),
+        )
+        return item
+
+    async def _on_decision(self, decision: ApprovalDecision) -> None:
+        item = self._item(decision.course_id)
+        if item is None or item.status != "awaiting_approval":
+            return
+        comment = f": {decision.comment}" if decision.comment else ""
+        if decision.approve:
+            self._note(
+                "approved",
+                f"{item.title} approved by {decision.approver_id}{comment}",
+                course_id=item.course_id,
+            )
+            await self._enroll_and_tell(item, f"approved by {decision.approver_id}")
+        else:
+            self._move(item.course_id, "rejected", f"rejected by {decision.approver_id}{comment}")
+
+    async def _enroll_and_tell(self, item: PlanItemState, why: str) -> None:
+        employee = await self._employee()
+        if await self._enroll(employee, item.course_id, item.source_event, why=why):
+            await self._notify(
+                f"enrollment:{employee.id}:{item.course_id}:approved",
+                "enrollment",
+                _recipient(employee),
+                employee,
+                [_course_line(self._item_or_fail(item.course_id))],
+            )
+
+    # -- deadlines ----------------------------------------------------------------------------
+
+    async def _on_deadline(self, due: Deadline) -> None:
+        item = self._item(due.course_id)
+        if item is None:
+            return
+        employee = await self._employee()
+        policy = self._inp.policy
+        if due.kind == "escalate":
+            target = await self._skip_level(item.approver_id)
+            if target is None:
+                self._upsert(item.model_copy(update={"escalations": 1}))
+                self._note(
+                    "escalation",
+                    f"no manager above {item.approver_id} to escalate to",
+                    course_id=item.course_id,
+                )
+                return
+            item = self._upsert(
+                item.model_copy(update={"escalations": 1, "approver_id": target.id})
+            )
+            self._note(
+                "escalation",
+                f"approval escalated to {target.id} after "
+                f"{policy.approval_sla_days} days without an answer",
+                course_id=item.course_id,
+            )
+            await self._notify(
+                f"{employee.id}:escalation:{item.course_id}:1",
+                "approval_escalation",
+                target,
+                employee,
+                [_course_line(item)],
+                facts=self._approval_facts(item),
+            )
+        elif due.kind == "approval_default":
+            why = f"no answer within the approval SLA: default {policy.approval_default}"
+            if policy.approval_default == "approve":
+                self._note("approved", why, course_id=item.course_id)
+                await self._enroll_and_tell(item, why)
+            else:
+                self._move(item.course_id, "rejected", why)
+        elif due.kind == "reminder":
+            self._upsert(
+                item.model_copy(update={"reminders_sent": [*item.reminders_sent, due.days_before]})
+            )
+            await self._notify(
+                f"{employee.id}:reminder:{item.course_id}:{due.days_before}",
+                "reminder",
+                _recipient(employee),
+                employee,
+                [_course_line(item)],
+                facts={"days_left": str(due.days_before)},
+            )
+        elif due.kind == "overdue":
+            item = self._move(item.course_id, "overdue", f"not completed by {item.due}")
+            await self._notify(
+                f"{employee.id}:overdue:{item.course_id}",
+                "overdue",
+                _recipient(employee),
+                employee,
+                [_course_line(item)],
+            )
+            escalated_to = None
+            if policy.escalate_overdue and employee.manager_id:
+                escalated_to = employee.manager_id
+                await self._notify(
+                    f"{employee.id}:overdue-escalation:{item.course_id}",
+                    "overdue_escalation",
+                    await self._recipient_of(employee.manager_id),
+                    employee,
+                    [_course_line(item)],
+                )
+            assert item.due is not None
+            await self._publish(
+                ENROLLMENT_OVERDUE,
+                EnrollmentOverdue(
+                    enrollment_id=item.enrollment_id or item.course_id,
+                    employee_id=employee.id,
+                    course_id=item.course_id,
+                    due=item.due,
+                    days_overdue=max(0, (workflow.now().date() - item.due).days),
+                    escalated_to=escalated_to,
+                ),
+                f"overdue:{item.enrollment_id or item.course_id}",
+            )
+
+    # -- side effects (activities) ------------------------------------------------------------
+
+    async def _employee(self) -> Employee:
+        employee = await workflow.execute_activity_method(
+            DirectoryActivities.get_employee,
+            self._inp.employee_id,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        workflow.upsert_search_attributes(
+            [DEPARTMENT.value_set(employee.department), ROLE.value_set(employee.role_id)]
+        )
+        return employee
+
+    async def _recipient_of(self, employee_id: str) -> Recipient:
+        try:
+            person = await workflow.execute_activity_method(
+                DirectoryActivities.get_employee,
+                employee_id,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+        except ActivityError:
+            return Recipient(id=employee_id, name=employee_id, email=None)
+        return _recipient(person)
+
+    async def _skip_level(self, manager_id: str | None) -> Recipient | None:
+        """The manager of `manager_id`, if the directory knows one."""
+        if manager_id is None:
+            return None
+        try:
+            manager = await workflow.execute_activity_method(
+                DirectoryActivities.get_employee,
+                manager_id,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+        except ActivityError:
+            return None
+        if manager.manager_id is None:
+            return None
+        return await self._recipient_of(manager.manager_id)
+
+    async def _plan(self, req: PlanRequest) -> LearningPlan:
+        return await workflow.execute_activity_method(
+            PlanningActivities.plan_activity,
+            req,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
+    async def _enroll(
+        self, employee: Employee, course_id: str, cause: str, why: str | None = None
+    ) -> bool:
+        """Enroll in the LMS; a permanent refusal marks the item failed with the reason."""
+        item = self._item_or_fail(course_id)
+        try:
+            enrollment = await workflow.execute_activity_method(
+                LmsActivities.enroll,
+                EnrollRequest(
+                    employee_id=employee.id,
+                    course_id=course_id,
+                    due=item.due,
+                    reason=item.reason,
+                    source_event=cause,
+                ),
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+        except ActivityError as err:
+            self._move(course_id, "failed", f"the LMS refused the enrollment: {_error_text(err)}")
+            return False
+        self._move(
+            course_id,
+            "enrolled",
+            why or item.reason,
+            enrollment_id=enrollment.enrollment_id,
+            due=enrollment.due or item.due,
+            reminders_sent=reminders_already_past(
+                enrollment.due or item.due, self._inp.policy, workflow.now()
+            ),
+        )
+        if enrollment.source_event == cause:
+            await self._publish(
+                ENROLLMENT_CREATED,
+                EnrollmentCreated(
+                    enrollment_id=enrollment.enrollment_id,
+                    employee_id=employee.id,
+                    course_id=course_id,
+                    due=enrollment.due,
+                    reason=enrollment.reason,
+                    source_event_id=cause,
+                ),
+                cause,
+            )
+        return True
+
+    async def _publish(self, event_type: str, data: Any, cause: str) -> None:
+        """Publish an outbound event (its id derives from the cause: a retry repeats it)."""
+        event = outbound_event(event_type, data, cause_id=cause, time=workflow.now())
         await workflow.execute_activity_method(
             OutboundActivities.publish,
             PublishRequest.of(event),
@@ -158,81 +691,101 @@ class EmployeeLearningWorkflow:
             retry_policy=_RETRY,
         )
 
-    async def _handle(self, inp: EmployeeWorkflowInput, ev: InboundEvent) -> ProcessedEvent:
-        if ev.type != REVIEW_COMPLETED or ev.review is None:
-            return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
+    async def _notify(
+        self,
+        key: str,
+        template: str,
+        to: Recipient,
+        employee: Employee,
+        courses: list[EnrolledCourse],
+        *,
+        uncoverable: list[str] | None = None,
+        facts: dict[str, str] | None = None,
+    ) -> str | None:
+        """Send one email; a bad address is noted on the item and the plan carries on."""
         try:
-            return await self._after_review(inp, ev)
-        except ActivityError as err:
-            cause = err.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(err)
-            workflow.logger.warning("event %s failed: %s", ev.event_id, reason)
-            return ProcessedEvent(
-                event_id=ev.event_id, type=ev.type, outcome="failed", error=reason
-            )
-
-    async def _after_review(self, inp: EmployeeWorkflowInput, ev: InboundEvent) -> ProcessedEvent:
-        assert ev.review is not None
-        employee = await workflow.execute_activity_method(
-            DirectoryActivities.get_employee,
-            inp.employee_id,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
-        planned = await workflow.execute_activity_method(
-            PlanningActivities.plan_after_review,
-            PlanRequest(employee=employee, event_id=ev.event_id, review=ev.review),
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
-        due = ev.review.completed_at.date() + timedelta(days=inp.due_days)
-        enrolled: list[EnrolledCourse] = []
-        for item in planned.plan.items:
-            enrollment = await workflow.execute_activity_method(
-                LmsActivities.enroll,
-                EnrollRequest(
-                    employee_id=employee.id,
-                    course_id=item.course_id,
-                    due=due,
-                    reason=item.reason,
-                    source_event=ev.event_id,
-                ),
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
-            )
-            if enrollment.source_event == ev.event_id:
-                await self._announce(enrollment, ev.event_id)
-                enrolled.append(
-                    EnrolledCourse(
-                        course_id=item.course_id,
-                        title=item.title,
-                        hours=item.hours,
-                        due=enrollment.due,
-                        reason=item.reason,
-                    )
-                )
-        uncoverable = [f"{u.gap.skill_name}: {u.reason}" for u in planned.plan.uncoverable]
-        emails: list[str] = []
-        if enrolled:
             sent = await workflow.execute_activity_method(
                 MailActivities.send_notice,
                 NoticeRequest(
-                    dedupe_key=f"enrollment:{ev.event_id}",
-                    template="enrollment",
+                    dedupe_key=key,
+                    template=template,
+                    to=to,
                     employee=employee,
-                    courses=enrolled,
-                    uncoverable=uncoverable,
+                    courses=courses,
+                    uncoverable=uncoverable or [],
+                    facts=facts or {},
                 ),
                 start_to_close_timeout=_TIMEOUT,
                 retry_policy=_RETRY,
             )
-            emails.append(sent.message_id)
-        return ProcessedEvent(
-            event_id=ev.event_id,
-            type=ev.type,
-            outcome="enrolled" if enrolled else "no-new-enrollment",
-            gaps=planned.gaps,
-            enrolled=enrolled,
-            uncoverable=uncoverable,
-            emails=emails,
+        except ActivityError as err:
+            reason = f"{template} email to {to.id} failed: {_error_text(err)}"
+            self._note("notification-failed", reason)
+            for course in courses:
+                item = self._item(course.course_id)
+                if item is not None:
+                    self._upsert(item.model_copy(update={"notification_error": reason}))
+            return None
+        return sent.message_id
+
+    # -- state helpers ------------------------------------------------------------------------
+
+    def _remember(self, event_id: str) -> None:
+        self._seen.append(event_id)
+        self._seen_set.add(event_id)
+        if len(self._seen) > SEEN_IDS_KEPT:
+            self._seen_set.discard(self._seen.pop(0))
+
+    def _set(self, **changes: Any) -> None:
+        self._state = self._state.model_copy(update=changes)
+
+    def _item(self, course_id: str) -> PlanItemState | None:
+        return next((i for i in self._state.items if i.course_id == course_id), None)
+
+    def _item_or_fail(self, course_id: str) -> PlanItemState:
+        item = self._item(course_id)
+        assert item is not None, course_id
+        return item
+
+    def _upsert(self, item: PlanItemState) -> PlanItemState:
+        items = [i for i in self._state.items if i.course_id != item.course_id]
+        self._set(items=[*items, item])
+        return item
+
+    def _move(self, course_id: str, status: ItemStatus, why: str, **changes: Any) -> PlanItemState:
+        """Move an item to `status`, dated and explained, and note it on the timeline."""
+        item = self._item_or_fail(course_id)
+        step = Transition(at=workflow.now(), status=status, why=why)
+        item = item.model_copy(
+            update={"status": status, "transitions": [*item.transitions, step], **changes}
+        )
+        self._note(status, f"{item.title}: {why}", course_id=course_id)
+        return self._upsert(item)
+
+    def _note(
+        self, kind: str, text: str, *, course_id: str | None = None, event_id: str | None = None
+    ) -> None:
+        entry = TimelineEntry(
+            at=workflow.now(), kind=kind, text=text, course_id=course_id, event_id=event_id
+        )
+        self._set(timeline=[*self._state.timeline, entry][-HISTORY_KEPT:])
+
+    def _audit(self, line: ProcessedEvent) -> None:
+        self._set(history=[*self._state.history, line][-HISTORY_KEPT:])
+
+    def _publish_state(self) -> None:
+        """Keep the search attributes current for HR ops' queries."""
+        items = self._state.items
+        if self._state.left:
+            plan_state = "left"
+        elif any(i.status == "overdue" for i in items):
+            plan_state = "overdue"
+        elif any(i.status == "awaiting_approval" for i in items):
+            plan_state = "awaiting_approval"
+        elif any(i.status in ENROLLED_STATUSES for i in items):
+            plan_state = "enrolled"
+        else:
+            plan_state = "idle"
+        workflow.upsert_search_attributes(
+            [PLAN_STATE.value_set(plan_state), OVERDUE_COUNT.value_set(self._state.overdue)]
         )

