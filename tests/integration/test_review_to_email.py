@@ -220,3 +220,52 @@ async def _handled(client: Client, employee: str, event_id: str) -> EmployeeLear
 
 async def _duplicates(client: Client, employee: str, n: int) -> bool:
     return (await state_of(client, employee)).duplicates_ignored >= n
+
+
+async def test_completion_through_kafka_closes_gaps_and_announces_gap_closed(
+    settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
+) -> None:
+    employee = "E00007"
+    await asyncio.to_thread(
+        publish_events, settings, [review_event(sessions, employee, "ev-e2e-4", shortfall=1.5)]
+    )
+    state = await eventually(lambda: _handled(client, employee, "ev-e2e-4"))
+    enrolled = [i for i in state.items if i.status == "enrolled"]
+    assert enrolled, state.timeline
+    now = datetime.now(UTC).isoformat()
+    completions = [
+        {
+            "specversion": "1.0",
+            "id": f"ev-e2e-4-done-{n}",
+            "source": "urn:lms:builtin",
+            "type": "course.completed.v1",
+            "data": {
+                "employee_id": employee,
+                "course_id": item.course_id,
+                "completed_at": now,
+                "score": 90.0,
+                "source_lms": "builtin",
+            },
+        }
+        for n, item in enumerate(enrolled)
+    ]
+    await asyncio.to_thread(publish_events, settings, completions)
+    for c in completions:
+        state = await eventually(lambda c=c: _handled(client, employee, c["id"]))
+    done = {i.course_id for i in state.items if i.status == "completed"}
+    assert done == {i.course_id for i in enrolled}
+
+    closed = [
+        json.loads(r.value)
+        for r in await asyncio.to_thread(_read_topic, settings, settings.topic_outbound)
+        if r.key == employee.encode() and json.loads(r.value)["type"] == "gap.closed.v1"
+    ]
+    assert closed, "completing the courses must close at least one gap"
+    assert {c["data"]["closed_by_ref"] for c in closed} <= done
+    assert all(c["data"]["to_level"] >= c["data"]["target_level"] for c in closed)
+    congratulations = [
+        m
+        for m in read_maildir(settings.maildir)
+        if m["X-Talentloop-Key"].startswith(f"{employee}:completed:")
+    ]
+    assert len(congratulations) == len(enrolled)

@@ -6,6 +6,7 @@ default after escalation, cancellation on completion, idle continue-as-new."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -44,6 +45,11 @@ from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
 from talentloop.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
+from workflows.search_attributes import OVERDUE_COUNT
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("TALENTLOOP_RECORD_HISTORIES") == "1"
+"""Set to 1 to (re)write the stored histories that test_replay.py replays."""
 
 NO_APPROVALS = LearningPolicy(approval_hours_over=None, approval_cost_over=None)
 ALL_NEED_APPROVAL = LearningPolicy(approval_hours_over=0, approval_sla_days=5)
@@ -168,6 +174,14 @@ async def until(
         await asyncio.sleep(0.1)
 
 
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With TALENTLOOP_RECORD_HISTORIES=1, store the run's history for the replay test."""
+    if RECORD:
+        HISTORIES.mkdir(exist_ok=True)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 def mail_keys(settings: Settings, prefix: str) -> list[str]:
     return sorted(
         m["X-Talentloop-Key"]
@@ -217,12 +231,8 @@ async def test_reminders_then_overdue_with_escalation_to_the_manager(
     ]
     assert steps == ["proposed", "enrolled", "overdue"]
     described = await handle.describe()
-    assert (
-        described.typed_search_attributes.get(
-            __import__("workflows.search_attributes", fromlist=["OVERDUE_COUNT"]).OVERDUE_COUNT
-        )
-        == state.overdue
-    )
+    assert described.typed_search_attributes.get(OVERDUE_COUNT) == state.overdue
+    await keep_history(handle, "reminders_overdue")
 
 
 async def test_approval_escalates_to_the_skip_level_then_the_default_applies(
@@ -251,6 +261,7 @@ async def test_approval_escalates_to_the_skip_level_then_the_default_applies(
     assert len(enrolled) == 1
     assert enrolled[0]["Content-Language"] == "de"
     assert "Sie sind jetzt angemeldet" in enrolled[0].get_body(("plain",)).get_content()
+    await keep_history(handle, "approval_escalation_default")
 
 
 async def test_only_the_approver_may_decide_and_decisions_apply(
@@ -300,6 +311,7 @@ async def test_only_the_approver_may_decide_and_decisions_apply(
     await env.sleep(timedelta(days=12))
     await until(handle, lambda s: True)
     assert mails(settings, f"{emp}:escalation:{second.course_id}:1") == []
+    await keep_history(handle, "approve_reject")
 
 
 async def test_completion_cancels_the_timers_and_closes_the_gap(
@@ -337,6 +349,7 @@ async def test_completion_cancels_the_timers_and_closes_the_gap(
     await until(handle, lambda s: True)
     assert mail_keys(settings, f"{emp}:reminder") == []
     assert mail_keys(settings, f"{emp}:overdue") == []
+    await keep_history(handle, "completion")
 
 
 async def test_idle_workflow_continues_as_new_and_keeps_its_dedupe_set(
