@@ -172,6 +172,7 @@ class NoticeRequest(_Model):
     to: Recipient
     employee: Employee
     courses: list[EnrolledCourse] = Field(default_factory=list)
+    pending: list[EnrolledCourse] = Field(default_factory=list)
     uncoverable: list[str] = Field(default_factory=list)
     facts: dict[str, str] = Field(default_factory=dict)
 

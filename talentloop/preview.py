@@ -37,6 +37,7 @@ def preview_context(sessions: sessionmaker[Session], employee: Employee) -> dict
         "employee": employee,
         "to": manager,
         "courses": courses,
+        "pending": courses[1:],
         "uncoverable": [],
         "facts": {
             "days_left": "7",

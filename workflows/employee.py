@@ -279,7 +279,9 @@ class EmployeeLearningWorkflow:
         for text in uncoverable:
             self._note("uncoverable", text, event_id=cause)
         emails = []
-        if enrolled:
+        # Plans of runs recorded before 2026-11-26 told the employee only of enrollments.
+        tell_pending = bool(awaiting) and workflow.patched("email-lists-pending-approvals")
+        if enrolled or tell_pending:
             sent = await self._notify(
                 f"enrollment:{cause}",
                 "enrollment",
@@ -287,6 +289,7 @@ class EmployeeLearningWorkflow:
                 employee,
                 enrolled,
                 uncoverable=uncoverable,
+                pending=[_course_line(i) for i in awaiting],
             )
             emails += [sent] if sent else []
         if planned.objective_sets:
@@ -700,6 +703,7 @@ class EmployeeLearningWorkflow:
         courses: list[EnrolledCourse],
         *,
         uncoverable: list[str] | None = None,
+        pending: list[EnrolledCourse] | None = None,
         facts: dict[str, str] | None = None,
     ) -> str | None:
         """Send one email; a bad address is noted on the item and the plan carries on."""
@@ -713,6 +717,7 @@ class EmployeeLearningWorkflow:
                     employee=employee,
                     courses=courses,
                     uncoverable=uncoverable or [],
+                    pending=pending or [],
                     facts=facts or {},
                 ),
                 start_to_close_timeout=_TIMEOUT,

@@ -80,6 +80,7 @@ class MailActivities:
                 "employee": req.employee,
                 "to": req.to,
                 "courses": req.courses,
+                "pending": req.pending,
                 "uncoverable": req.uncoverable,
                 "facts": req.facts,
             },
