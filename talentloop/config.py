@@ -6,6 +6,8 @@ Every variable is the field name upper-cased with the prefix ``TALENTLOOP_``, e.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -22,7 +24,11 @@ class Settings(BaseSettings):
     """Addresses, topic names and options for every talentloop process."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TALENTLOOP_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="TALENTLOOP_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        env_parse_none_str="null",
     )
 
     # The embedded dev stack.
@@ -68,6 +74,21 @@ class Settings(BaseSettings):
     approval_default: Literal["approve", "reject"] = "approve"
     reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
     escalate_overdue: bool = True
+
+    def to_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment variables that make a child process read exactly these settings."""
+        env = dict(os.environ if base is None else base)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                env[f"TALENTLOOP_{name.upper()}"] = "null"
+            elif isinstance(value, bool):
+                env[f"TALENTLOOP_{name.upper()}"] = str(value).lower()
+            elif isinstance(value, list):
+                env[f"TALENTLOOP_{name.upper()}"] = json.dumps(value)
+            else:
+                env[f"TALENTLOOP_{name.upper()}"] = str(value)
+        return env
 
     def learning_policy(self) -> LearningPolicy:
         """The plan policy handed to each employee workflow."""

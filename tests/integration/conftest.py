@@ -4,7 +4,6 @@ and an in-process worker and bridge, started once for the whole integration sess
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -88,11 +87,4 @@ def lane(settings: Settings, name: str) -> Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment variables that make a child process use exactly `settings`."""
-    env = dict(os.environ)
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is not None:
-            env[f"TALENTLOOP_{name.upper()}"] = (
-                str(value).lower() if isinstance(value, bool) else str(value)
-            )
-    return env
+    return settings.to_env()
