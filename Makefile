@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint down status clean
+.PHONY: install demo test lint down status clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/talentloop demo
 
+## postgres: start the machine's PostgreSQL cluster when it is installed and not running
+## (the PostgreSQL tests need a server at 127.0.0.1:5432, or TALENTLOOP_TEST_PG_URL).
+postgres:
+	@if [ -d /etc/postgresql ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+		for v in $$(ls /etc/postgresql); do \
+			pg_ctlcluster --skip-systemctl-redirect $$v main start || true; \
+		done; \
+		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+
 ## test: lint, type-check, then every test against the real embedded servers.
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(MAKE) lint
 	$(PY) -m pytest
 

@@ -99,6 +99,7 @@ class EnrolledCourse(_Model):
 ItemStatus = Literal[
     "proposed",
     "awaiting_approval",
+    "waitlisted",
     "enrolled",
     "in_progress",
     "completed",
@@ -108,10 +109,11 @@ ItemStatus = Literal[
     "withdrawn",
     "failed",
 ]
-"""Where a plan item is. Open: proposed, awaiting_approval, enrolled, in_progress, overdue."""
+"""Where a plan item is. Open: proposed, awaiting_approval, waitlisted, enrolled, in_progress,
+overdue."""
 
 OPEN_STATUSES: frozenset[str] = frozenset(
-    {"proposed", "awaiting_approval", "enrolled", "in_progress", "overdue"}
+    {"proposed", "awaiting_approval", "waitlisted", "enrolled", "in_progress", "overdue"}
 )
 ENROLLED_STATUSES: frozenset[str] = frozenset({"enrolled", "in_progress", "overdue"})
 
@@ -206,14 +208,6 @@ class ApprovalDecision(_Model):
     comment: str = ""
 
 
-class WithdrawRequest(_Model):
-    """Withdraw an employee from a course (idempotent: not enrolled is success)."""
-
-    employee_id: str
-    course_id: str
-    reason: str
-
-
 class CompletionRequest(_Model):
     """Record a completed course as evidence and re-assess the employee."""
 
@@ -281,6 +275,7 @@ class EmployeeWorkflowInput(_Model):
 
     employee_id: str
     policy: LearningPolicy = Field(default_factory=LearningPolicy)
+    lms_task_queue: str = "talentloop-lms"
     seen_event_ids: list[str] = Field(default_factory=list)
     pending: list[InboundEvent] = Field(default_factory=list)
     state: EmployeeLearningState | None = None

@@ -288,7 +288,11 @@ class Bridge:
         """Signal-with-start the employee's workflow; the workflow drops a seen event id."""
         await self._client.start_workflow(
             EmployeeLearningWorkflow.run,
-            EmployeeWorkflowInput(employee_id=event.employee_id, policy=self._policy),
+            EmployeeWorkflowInput(
+                employee_id=event.employee_id,
+                policy=self._policy,
+                lms_task_queue=self._settings.lms_task_queue,
+            ),
             id=workflow_id_for(event.employee_id),
             task_queue=self._settings.task_queue,
             start_signal="event",

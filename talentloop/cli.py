@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from talentloop.cli_lms import lms_app
 from talentloop.config import Settings
 from talentloop.devstack import DevStack, DevStackError, render_status
 
@@ -30,6 +31,7 @@ dlq = typer.Typer(help="The dead-letter queue: what was refused, and replaying i
 app.add_typer(dlq, name="dlq")
 contract = typer.Typer(help="The event contract: JSON Schemas and the AsyncAPI document.")
 app.add_typer(contract, name="contract")
+app.add_typer(lms_app, name="lms")
 
 
 class UsageProblem(Exception):

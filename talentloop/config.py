@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "talentloop <learning@talentloop.example>"
 
+    # LMS.
+    lms_adapter: Literal["builtin", "moodle"] = Field("builtin", description="Which LMS.")
+    moodle_url: str | None = Field(None, description="Moodle site URL (see docs/lms.md).")
+    moodle_token: str | None = Field(None, description="Moodle web service token.")
+    moodle_user_field: str = "idnumber"
+    moodle_course_field: str = "idnumber"
+    lms_task_queue: str = Field("talentloop-lms", description="Task queue of LMS calls.")
+    lms_rate_limit: float | None = Field(None, description="LMS calls/s across all workers.")
+    lms_max_concurrency: int = Field(8, description="LMS calls at once, per worker.")
+    lms_poll_minutes: float = Field(5.0, description="Completion poll period (Schedule).")
+
     # Data.
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
     onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")

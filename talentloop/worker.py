@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.directory import DirectoryActivities
 from activities.lms.activities import LmsActivities
 from activities.lms.builtin import BuiltinLms
+from activities.lms.completions import CompletionPollActivities, PollRequest
+from activities.lms.moodle import MoodleConfig, MoodleLms
+from activities.lms.port import LmsPort
 from activities.mail.activities import MailActivities
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
@@ -23,12 +28,32 @@ from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from talentloop.config import Settings
 from talentloop.kafka import make_producer
+from talentloop.lms_schedule import ensure_completion_poll_schedule
 from talentloop.temporal import connect
+from workflows.completion_poll import CompletionPollWorkflow
 from workflows.employee import EmployeeLearningWorkflow
 from workflows.rollout import StrategyRolloutWorkflow
 
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
+
+
+def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:
+    """The LMS adapter the settings name: the built-in LMS, or Moodle over its REST API."""
+    if settings.lms_adapter == "builtin":
+        return BuiltinLms(sessions)
+    if not settings.moodle_url or not settings.moodle_token:
+        raise ValueError("the Moodle adapter needs TALENTLOOP_MOODLE_URL and _MOODLE_TOKEN")
+    return MoodleLms(
+        MoodleConfig(
+            url=settings.moodle_url,
+            token=settings.moodle_token,
+            user_field=settings.moodle_user_field,
+            course_field=settings.moodle_course_field,
+            calls_per_second=settings.lms_rate_limit or 0.0,
+            max_concurrent=settings.lms_max_concurrency,
+        )
+    )
 
 
 @asynccontextmanager
@@ -42,7 +67,9 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
     planning = PlanningActivities(sessions)
-    lms = LmsActivities(BuiltinLms(sessions))
+    port = lms_port(settings, sessions)
+    lms = LmsActivities(port)
+    poller = CompletionPollActivities(port, sessions)
     mail = MailActivities(
         sessions,
         SmtpSender(
@@ -61,13 +88,12 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow],
+            workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow, CompletionPollWorkflow],
             activities=[
                 directory.get_employee,
                 directory.apply_update,
                 planning.plan_activity,
                 planning.record_completion,
-                lms.enroll,
                 mail.send_notice,
                 objectives.record,
                 outbound.publish,
@@ -75,14 +101,39 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             activity_executor=pool,
             max_concurrent_activities=ACTIVITY_THREADS,
         )
+        # LMS calls have a queue of their own: its rate limit holds across all workers.
+        lms_worker = Worker(
+            client,
+            task_queue=settings.lms_task_queue,
+            activities=[
+                lms.enroll,
+                lms.enroll_many,
+                lms.withdraw,
+                lms.status,
+                lms.catalog,
+                lms.completions,
+                poller.poll,
+                poller.record,
+            ],
+            activity_executor=pool,
+            max_concurrent_activities=settings.lms_max_concurrency,
+            max_task_queue_activities_per_second=settings.lms_rate_limit,
+        )
         try:
-            async with worker:
+            async with worker, lms_worker:
                 yield worker
         finally:
             await asyncio.to_thread(outbound.close)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run a worker until `stop` is set (or forever)."""
-    async with running_worker(await connect(settings), settings):
+    """Run a worker until `stop` is set (or forever); make sure the completion poll runs."""
+    client = await connect(settings)
+    await ensure_completion_poll_schedule(
+        client,
+        settings.task_queue,
+        timedelta(minutes=settings.lms_poll_minutes),
+        PollRequest(activity_task_queue=settings.lms_task_queue),
+    )
+    async with running_worker(client, settings):
         await (stop or asyncio.Event()).wait()

@@ -71,6 +71,7 @@ class CompletionPollWorkflow:
         polled = await workflow.execute_activity_method(
             CompletionPollActivities.poll,
             req,
+            task_queue=req.activity_task_queue,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=_RETRY,
         )
@@ -90,6 +91,7 @@ class CompletionPollWorkflow:
                 completions=polled.completions,
                 next_since=polled.next_since,
             ),
+            task_queue=req.activity_task_queue,
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=_RETRY,
         )

@@ -47,8 +47,8 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
         TimelineEntry,
         Transition,
-        WithdrawRequest,
     )
+    from schemas.lms import EnrollmentKey
     from schemas.outbound import (
         ENROLLMENT_CREATED,
         ENROLLMENT_OVERDUE,
@@ -394,13 +394,10 @@ class EmployeeLearningWorkflow:
         if update.change == "left":
             for item in list(self._state.items):
                 if item.status in ENROLLED_STATUSES:
-                    await workflow.execute_activity(
-                        "lms.withdraw",
-                        WithdrawRequest(
-                            employee_id=self._inp.employee_id,
-                            course_id=item.course_id,
-                            reason="employee left",
-                        ),
+                    await workflow.execute_activity_method(
+                        LmsActivities.withdraw,
+                        EnrollmentKey(employee_id=self._inp.employee_id, course_id=item.course_id),
+                        task_queue=self._inp.lms_task_queue,
                         start_to_close_timeout=_TIMEOUT,
                         retry_policy=_RETRY,
                     )
@@ -653,11 +650,20 @@ class EmployeeLearningWorkflow:
                     reason=item.reason,
                     source_event=cause,
                 ),
+                task_queue=self._inp.lms_task_queue,
                 start_to_close_timeout=_TIMEOUT,
                 retry_policy=_RETRY,
             )
         except ActivityError as err:
             self._move(course_id, "failed", f"the LMS refused the enrollment: {_error_text(err)}")
+            return False
+        if enrollment.status == "waitlisted":
+            self._move(
+                course_id,
+                "waitlisted",
+                f"the session is full: waitlist position {enrollment.waitlist_position}",
+                enrollment_id=enrollment.enrollment_id,
+            )
             return False
         self._move(
             course_id,

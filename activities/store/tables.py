@@ -1,14 +1,27 @@
 """The application database's tables (SQLAlchemy 2 declarative).
 
 The directory (employees), the skills framework and roles, the course catalog, review
-evidence, the built-in LMS's enrollments and the mail outbox live here.
+evidence, the built-in LMS (course sessions with seats, enrollments and their waitlist, the
+completion-poll ledger) and the mail outbox live here. Every change of these tables comes with
+an Alembic revision in ``activities/store/migrations/versions``.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -88,11 +101,31 @@ class EvidenceRow(Base):
     rater_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
+class LmsCourseSessionRow(Base):
+    """A scheduled run of a course with a seat capacity (a course without any is self-paced)."""
+
+    __tablename__ = "lms_course_sessions"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    course_id: Mapped[str] = mapped_column(ForeignKey("courses.id"), index=True)
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str] = mapped_column(String(256), default="")
+
+
 class LmsEnrollmentRow(Base):
-    """An enrollment in the built-in LMS: one per employee and course."""
+    """An enrollment in the built-in LMS: one per employee and course.
+
+    ``status`` is "enrolled", "waitlisted" (with ``waitlist_position``, 1 is next), "withdrawn"
+    or "completed"; ``session_id`` is the session holding (or queued for) the seat.
+    """
 
     __tablename__ = "lms_enrollments"
-    __table_args__ = (UniqueConstraint("employee_id", "course_id"),)
+    __table_args__ = (
+        UniqueConstraint("employee_id", "course_id"),
+        Index("ix_lms_enrollments_session_status", "session_id", "status"),
+        Index("ix_lms_enrollments_completed_at", "completed_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     employee_id: Mapped[str] = mapped_column(String(128), index=True)
     course_id: Mapped[str] = mapped_column(ForeignKey("courses.id"))
@@ -102,6 +135,31 @@ class LmsEnrollmentRow(Base):
     source_event: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    waitlist_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LmsCompletionDeliveryRow(Base):
+    """A completion the poller has handed to the employee's workflow (one per enrollment)."""
+
+    __tablename__ = "lms_completion_deliveries"
+    source_lms: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enrollment_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(128))
+    course_id: Mapped[str] = mapped_column(String(128))
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LmsPollCursorRow(Base):
+    """How far the completion poller has read an LMS's completions."""
+
+    __tablename__ = "lms_poll_cursors"
+    source_lms: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class MailOutboxRow(Base):

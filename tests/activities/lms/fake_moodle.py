@@ -1,0 +1,291 @@
+"""A Moodle stand-in for tests: a real HTTP server speaking Moodle's Web Services REST protocol.
+
+``POST /webservice/rest/server.php`` with ``wstoken``, ``wsfunction``, ``moodlewsrestformat=json``
+and form-encoded parameters (``enrolments[0][userid]=7``). It answers as Moodle documents:
+JSON bodies, errors as HTTP 200 with ``{"exception", "errorcode", "message"}``. Faults (HTTP
+status, slowness, an HTML page) can be queued for the next calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+FUNCTIONS = {
+    "core_course_get_courses_by_field",
+    "core_course_search_courses",
+    "core_user_get_users_by_field",
+    "enrol_manual_enrol_users",
+    "enrol_manual_unenrol_users",
+    "core_enrol_get_enrolled_users",
+    "core_completion_get_course_completion_status",
+}
+
+
+def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``a[0][b]=1`` -> ``{"a": [{"b": "1"}]}`` (numeric keys make lists)."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = re.findall(r"[^\[\]]+", key)
+        node: Any = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    return _listify(root)
+
+
+def _listify(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _listify(v) for k, v in node.items()}
+        if node and all(k.isdigit() for k in node):
+            return [node[k] for k in sorted(node, key=int)]
+    return node
+
+
+def _error(exception: str, errorcode: str, message: str) -> dict[str, Any]:
+    return {"exception": exception, "errorcode": errorcode, "message": message}
+
+
+def _missing(table: str) -> dict[str, Any]:
+    return _error(
+        "dml_missing_record_exception",
+        "invalidrecord",
+        f"Can't find data record in database table {table}.",
+    )
+
+
+@dataclass
+class MoodleState:
+    token: str = "s3cret-token"
+    granted: set[str] = field(default_factory=lambda: set(FUNCTIONS))
+    courses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tags: dict[int, set[int]] = field(default_factory=dict)
+    enrolments: dict[tuple[int, int], dict[str, int]] = field(default_factory=dict)
+    completed: dict[tuple[int, int], int] = field(default_factory=dict)
+    faults: list[tuple[str, Any]] = field(default_factory=list)
+    calls: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_course(self, cid: int, idnumber: str, fullname: str, **extra: Any) -> None:
+        self.courses[cid] = {
+            "id": cid,
+            "fullname": fullname,
+            "displayname": fullname,
+            "shortname": idnumber.lower(),
+            "categoryid": 1,
+            "categoryname": "Miscellaneous",
+            "idnumber": idnumber,
+            "summary": "",
+            "summaryformat": 1,
+            "startdate": 0,
+            "enddate": 0,
+            "visible": 1,
+            "enablecompletion": 1,
+            "customfields": extra.pop("customfields", []),
+            **extra,
+        }
+
+    def add_user(self, uid: int, idnumber: str) -> None:
+        self.users[uid] = {
+            "id": uid,
+            "username": idnumber.lower(),
+            "firstname": "Test",
+            "lastname": idnumber,
+            "fullname": f"Test {idnumber}",
+            "email": f"{idnumber.lower()}@example.com",
+            "idnumber": idnumber,
+            "auth": "manual",
+            "suspended": False,
+        }
+
+    # -- functions ---------------------------------------------------------------------
+
+    def handle(self, fn: str, p: dict[str, Any]) -> Any:
+        if fn == "core_course_get_courses_by_field":
+            fld, value = p.get("field", ""), p.get("value", "")
+            if fld not in ("", "id", "ids", "shortname", "idnumber", "category"):
+                return _error(
+                    "invalid_parameter_exception",
+                    "invalidparameter",
+                    "Invalid parameter value detected",
+                )
+            found = [
+                c
+                for c in self.courses.values()
+                if fld == "" or str(c.get(fld)) == str(value)
+            ]
+            return {"courses": found, "warnings": []}
+        if fn == "core_course_search_courses":
+            if p.get("criterianame") != "tagid":
+                return {"total": 0, "courses": [], "warnings": []}
+            ids = self.tags.get(int(p["criteriavalue"]), set())
+            found = [self.courses[i] for i in sorted(ids) if i in self.courses]
+            return {"total": len(found), "courses": found, "warnings": []}
+        if fn == "core_user_get_users_by_field":
+            fld = p.get("field")
+            values = set(p.get("values", []))
+            return [u for u in self.users.values() if str(u.get(fld)) in values]
+        if fn == "enrol_manual_enrol_users":
+            for e in p["enrolments"]:
+                cid, uid = int(e["courseid"]), int(e["userid"])
+                if cid not in self.courses:
+                    return _missing("context")
+                if uid not in self.users:
+                    return _missing("user")
+                self.enrolments[(cid, uid)] = {
+                    "roleid": int(e["roleid"]),
+                    "timestart": int(e.get("timestart", 0)),
+                    "timeend": int(e.get("timeend", 0)),
+                }
+            return None
+        if fn == "enrol_manual_unenrol_users":
+            for e in p["enrolments"]:
+                cid, uid = int(e["courseid"]), int(e["userid"])
+                if cid not in self.courses:
+                    return _missing("context")
+                self.enrolments.pop((cid, uid), None)
+            return None
+        if fn == "core_enrol_get_enrolled_users":
+            cid = int(p["courseid"])
+            if cid not in self.courses:
+                return _missing("course")
+            return [self.users[u] for (c, u) in sorted(self.enrolments) if c == cid]
+        if fn == "core_completion_get_course_completion_status":
+            cid, uid = int(p["courseid"]), int(p["userid"])
+            if cid not in self.courses:
+                return _missing("course")
+            if (cid, uid) not in self.enrolments:
+                return _error("moodle_exception", "nottracked", "User is not tracked")
+            done = self.completed.get((cid, uid))
+            return {
+                "completionstatus": {
+                    "completed": done is not None,
+                    "aggregation": 1,
+                    "completions": [
+                        {
+                            "type": 4,
+                            "title": "Activity completion",
+                            "status": "Yes" if done else "No",
+                            "complete": done is not None,
+                            "timecompleted": done,
+                            "details": {
+                                "type": "Activity completion",
+                                "criteria": "Quiz",
+                                "requirement": "Marking yourself complete",
+                                "status": "",
+                            },
+                        }
+                    ],
+                },
+                "warnings": [],
+            }
+        return _error(
+            "dml_missing_record_exception",
+            "invalidrecord",
+            "Can't find data record in database table external_functions.",
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        if self.path.split("?")[0] != "/webservice/rest/server.php":
+            self._send(404, b"not found", "text/html")
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        form = decode_form(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+        with state.lock:
+            state.in_flight += 1
+            state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+            fault = state.faults.pop(0) if state.faults else None
+            fn = str(form.get("wsfunction", ""))
+            state.calls.append((time.monotonic(), fn, form))
+        try:
+            if state.delay_s:
+                time.sleep(state.delay_s)
+            if fault is not None:
+                kind, arg = fault
+                if kind == "status":
+                    self._send(int(arg), b"<html>error</html>", "text/html")
+                    return
+                if kind == "sleep":
+                    time.sleep(float(arg))
+                elif kind == "body":
+                    self._send(200, json.dumps(arg).encode())
+                    return
+                elif kind == "html":
+                    self._send(200, b"<html><body>Fatal error</body></html>", "text/html")
+                    return
+            if form.get("moodlewsrestformat") != "json":
+                self._send(200, b"<?xml version='1.0'?><RESPONSE/>", "application/xml")
+                return
+            if form.get("wstoken") != state.token:
+                body: Any = _error(
+                    "moodle_exception", "invalidtoken", "Invalid token - token not found"
+                )
+            elif fn not in state.granted:
+                body = _error(
+                    "webservice_access_exception", "accessexception", "Access control exception"
+                )
+            else:
+                params = {
+                    k: v
+                    for k, v in form.items()
+                    if k not in ("wstoken", "wsfunction", "moodlewsrestformat")
+                }
+                with state.lock:
+                    body = state.handle(fn, params)
+            self._send(200, json.dumps(body).encode())
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: MoodleState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+@contextmanager
+def fake_moodle(state: MoodleState | None = None) -> Iterator[tuple[str, MoodleState]]:
+    """Serve a fake Moodle on a free loopback port; yields (site URL, state)."""
+    state = state or MoodleState()
+    server = _Server(state)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
