@@ -23,11 +23,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store.engine import open_engine, session_factory
-from activities.store.tables import EmployeeRow, RoleRequirementRow
+from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
 from schemas.events import (
     COURSE_COMPLETED,
+    EMPLOYEE_UPDATED,
     REVIEW_COMPLETED,
     CourseCompleted,
+    EmployeeUpdated,
     InboundEvent,
     ReviewCompleted,
     SkillRating,
@@ -367,3 +369,41 @@ async def test_idle_workflow_continues_as_new_and_keeps_its_dedupe_set(
     await latest.signal(EmployeeLearningWorkflow.event, event)
     after = await until(latest, lambda s: s.duplicates_ignored == 1)
     assert len(after.history) == 1
+
+
+async def test_employee_who_left_is_withdrawn_and_the_workflow_ends(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP6"
+    handle = await start(
+        env.client, settings, emp, review(sessions, emp, "tm-6", skills=2), NO_APPROVALS
+    )
+    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    open_items = [i.course_id for i in state.items if i.is_open]
+    await handle.signal(
+        EmployeeLearningWorkflow.event,
+        InboundEvent(
+            event_id="tm-6-left",
+            type=EMPLOYEE_UPDATED,
+            source="tests",
+            employee_update=EmployeeUpdated(employee_id=emp, change="left"),
+        ),
+    )
+    final = await asyncio.wait_for(handle.result(), 30)
+    assert final.left
+    assert {i.course_id for i in final.items if i.status == "withdrawn"} == set(open_items)
+    with sessions() as s:
+        statuses = dict(
+            s.execute(
+                select(LmsEnrollmentRow.course_id, LmsEnrollmentRow.status).where(
+                    LmsEnrollmentRow.employee_id == emp
+                )
+            ).all()
+        )
+        person = s.get(EmployeeRow, emp)
+    assert all(statuses[c] == "withdrawn" for c in open_items if c in statuses), statuses
+    assert person is not None and not person.active
+
+    # Timers died with the workflow: nothing is sent later.
+    await env.sleep(timedelta(days=60))
+    assert mail_keys(settings, f"{emp}:reminder") == []
