@@ -97,6 +97,7 @@ class Bridge:
         max_records: int = 500,
         commit_interval: float = 0.5,
         drain_timeout: float = 30.0,
+        max_calls: int = 200,
     ) -> None:
         """Build a bridge; nothing connects until `run`.
 
@@ -111,6 +112,8 @@ class Bridge:
             max_records: Largest batch of one poll.
             commit_interval: Seconds between offset commits.
             drain_timeout: Seconds in-flight records get to finish when stopping.
+            max_calls: Temporal calls at once: `max_in_flight` records are buffered, but only
+                this many calls load the server at a time.
         """
         self._settings = settings
         self._client = client
@@ -121,6 +124,7 @@ class Bridge:
         self._max_records = max_records
         self._commit_interval = commit_interval
         self._drain_timeout = drain_timeout
+        self._calls = asyncio.Semaphore(max_calls)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer")
         self._consumer: KafkaConsumer | None = None
         self._producer: Any = None
@@ -170,7 +174,8 @@ class Bridge:
                 for tp, records in batch.items():
                     for record in records:
                         self._dispatch(tp, record)
-                if time.monotonic() - last_commit >= self._commit_interval:
+                idle = not batch and self.in_flight == 0
+                if idle or time.monotonic() - last_commit >= self._commit_interval:
                     await self._commit()
                     last_commit = time.monotonic()
                 await asyncio.sleep(0)
@@ -184,7 +189,8 @@ class Bridge:
     async def _flow_control(self, consumer: KafkaConsumer) -> None:
         """Pause every partition while too much waits for Temporal; resume when it drains."""
         backlog = self.in_flight
-        if not self._paused and backlog >= self._max_in_flight:
+        # Pause one batch early, so that a poll never overshoots the limit.
+        if not self._paused and backlog >= self._max_in_flight - self._max_records:
             await self._on_consumer_thread(lambda: consumer.pause(*consumer.assignment()))
             self._paused = True
             self.stats.pauses += 1
@@ -275,7 +281,8 @@ class Bridge:
         delay = 0.2
         while True:
             try:
-                await call()
+                async with self._calls:
+                    await call()
                 self.stats.signalled += 1
                 return
             except RPCError as err:

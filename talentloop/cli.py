@@ -400,6 +400,38 @@ def mail_preview(
     typer.echo(rendered.html if html else rendered.text)
 
 
+importer = typer.Typer(help="Import reference data.")
+app.add_typer(importer, name="import")
+
+
+@importer.command("onet")
+def import_onet(
+    occupations: Annotated[
+        list[str] | None,
+        typer.Option("--occupations", help="O*NET-SOC codes (repeatable); default: all."),
+    ] = None,
+) -> None:
+    """Import O*NET skills and role requirements (LV level, IM importance) into the database."""
+    from activities.skills.onet import load_onet
+    from activities.store.engine import open_engine, session_factory
+    from talentloop.seed import store_onet
+
+    settings = _settings()
+    if not (settings.onet_dir / "Skills.txt").is_file():
+        raise UsageProblem(f"O*NET data not found in {settings.onet_dir} (TALENTLOOP_ONET_DIR)")
+    data = load_onet(settings.onet_dir, occupations or None)
+    if occupations and not data.roles:
+        raise UsageProblem(f"none of {', '.join(occupations)} has skill ratings in O*NET")
+    store_onet(session_factory(open_engine(settings.db_url)), data)
+    requirements = sum(len(r.requirements) for r in data.roles)
+    typer.echo(
+        f"imported {len(data.skills)} skills, {len(data.roles)} roles and {requirements} "
+        f"requirements ({data.skipped_not_relevant} not-relevant rows skipped, "
+        f"{data.suppressed} flagged low-precision)"
+    )
+    typer.echo(data.attribution)
+
+
 def main() -> None:
     """Entry point: bad input and unreachable servers end in one line and a non-zero exit."""
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.skills.onet import load_onet
+from activities.skills.onet import OnetData, load_onet
 from activities.store.tables import (
     CourseRow,
     EmployeeRow,
@@ -186,21 +186,8 @@ def generate_employees(
     return people
 
 
-def seed(
-    sessions: sessionmaker[Session],
-    onet_dir: Path,
-    *,
-    employees: int = 50,
-    random_seed: int = 7,
-    occupations: dict[str, str] | None = None,
-) -> SeedCounts:
-    """Load O*NET roles and skills and generate courses and employees; safe to run again."""
-    chosen = occupations or DEMO_OCCUPATIONS
-    data = load_onet(onet_dir, chosen.keys())
-    departments = {r.id: chosen[r.id.split(":")[-1]] for r in data.roles}
-    rng = random.Random(random_seed)
-    courses = generate_catalog(data.skills, rng)
-    people = generate_employees(data.roles, departments, employees, rng)
+def store_onet(sessions: sessionmaker[Session], data: OnetData) -> None:
+    """Write O*NET skills (with level anchors), roles and role requirements; safe to rerun."""
     with sessions.begin() as s:
         for skill in data.skills:
             s.merge(
@@ -223,6 +210,25 @@ def seed(
                         suppressed=req.suppressed,
                     )
                 )
+
+
+def seed(
+    sessions: sessionmaker[Session],
+    onet_dir: Path,
+    *,
+    employees: int = 50,
+    random_seed: int = 7,
+    occupations: dict[str, str] | None = None,
+) -> SeedCounts:
+    """Load O*NET roles and skills and generate courses and employees; safe to run again."""
+    chosen = occupations or DEMO_OCCUPATIONS
+    data = load_onet(onet_dir, chosen.keys())
+    departments = {r.id: chosen[r.id.split(":")[-1]] for r in data.roles}
+    rng = random.Random(random_seed)
+    courses = generate_catalog(data.skills, rng)
+    people = generate_employees(data.roles, departments, employees, rng)
+    store_onet(sessions, data)
+    with sessions.begin() as s:
         for course in courses:
             s.merge(course)
         for person in people:
