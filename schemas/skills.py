@@ -284,6 +284,7 @@ class EffectiveRequirement(_Frozen):
         target: Required level.
         weight: Role importance, or objective priority x importance.
         source: Role id or objective id that set the target.
+        source_title: Title of that role or objective, for messages ("" when unknown).
         objective_id: The objective that set it, None when the role baseline did.
         objective_set: "<set id>@v<version>" of that objective.
         due: The objective's due date.
@@ -295,6 +296,7 @@ class EffectiveRequirement(_Frozen):
     target: float
     weight: float
     source: str
+    source_title: str = ""
     objective_id: str | None = None
     objective_set: str | None = None
     due: date | None = None
@@ -331,6 +333,7 @@ class Gap(_Frozen):
         size: target - current (> 0).
         weight: Weight of the requirement.
         source: Role id or objective id that set the target.
+        source_title: Title of that role or objective, for messages ("" when unknown).
         objective_id: Objective that set the target, if any.
         due: Due date of that objective.
         evidence: Evidence that determined the current level.
@@ -345,6 +348,7 @@ class Gap(_Frozen):
     size: float
     weight: float
     source: str = ""
+    source_title: str = ""
     objective_id: str | None = None
     due: date | None = None
     evidence: tuple[Evidence, ...] = ()
@@ -356,11 +360,16 @@ class Gap(_Frozen):
         return self.size * self.weight
 
     def purpose(self) -> str:
-        """Why the target exists, e.g. "for objective Q3-cloud, due 2027-03-31"."""
+        """Why the target exists, e.g. "for objective Q3-cloud, due 2027-03-31".
+
+        A role baseline is named by the role's title when known ("for role Computer User
+        Support Specialists"), else by its id.
+        """
         if self.objective_id is not None:
             due = f", due {self.due}" if self.due is not None else ""
             return f"for objective {self.objective_id}{due}"
-        return f"for role {self.source}" if self.source else "for the role baseline"
+        name = self.source_title or self.source
+        return f"for role {name}" if name else "for the role baseline"
 
     def explain(self) -> str:
         """Plain-language explanation: target and why, current level and its evidence, policy."""

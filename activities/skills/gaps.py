@@ -83,6 +83,7 @@ def effective_requirements(
             target=r.level,
             weight=r.importance,
             source=role.id,
+            source_title=role.title,
             baseline=r.level,
         )
         for r in role.requirements
@@ -100,6 +101,7 @@ def effective_requirements(
                 target=req.target,
                 weight=obj.priority * importance,
                 source=obj.id,
+                source_title=obj.title,
                 objective_id=obj.id,
                 objective_set=set_ref,
                 due=obj.due,
@@ -159,6 +161,7 @@ def compute_gaps(
                 size=size,
                 weight=req.weight,
                 source=req.source,
+                source_title=req.source_title,
                 objective_id=req.objective_id,
                 due=req.due,
                 evidence=evidence,

@@ -9,12 +9,20 @@ graph acyclic so an order exists, and prunes with a fractional-cover lower bound
 budget makes covering everything impossible, a branch and bound maximises weighted gap closure
 within the budget instead. Both are exact; a node limit guards pathological catalogs (the plan
 then says ``optimal=False``).
+
+Most catalogs are ladders: single-skill courses without prerequisites, plus a few multi-skill
+or prerequisite-bound ("special") courses. Those are solved first, and exactly, by shortest
+paths on each skill's ladder with every ordered choice of the few special courses enumerated
+(:class:`_LadderCover`); where special courses are too many to enumerate, the MILP solves the
+part. The search above is the reference (``method="exact"``).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -24,6 +32,15 @@ from schemas.skills import Course, Gap, Plan, PlanItem, UncoverableGap, format_l
 
 EPS = 1e-9
 DEFAULT_NODE_LIMIT = 5_000
+FAST_NODE_LIMIT = 300
+"""Search nodes per part the "fast" method spends when ladders and MILP did not solve it."""
+FAST_MILP_SECONDS = 0.05
+"""Time the "fast" method gives the MILP on a part the ladders cannot solve."""
+
+Method = Literal["auto", "fast", "exact"]
+"""How ``choose_courses`` searches: "auto" (ladders where they apply, else the MILP, else the
+search; exact), "fast" (the same with time limits: may miss the optimum, and says so) or
+"exact" (the search, then the MILP: the reference)."""
 
 Need = tuple[str, float]
 
@@ -39,9 +56,26 @@ class CatalogIndex:
             for t in c.teaches:
                 self.by_skill.setdefault(t.skill_id, []).append(c)
         self._dominators: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._reaching: dict[str, list[tuple[Course, float]]] = {}
+        for s, courses in self.by_skill.items():
+            pairs = [(c, t.to_level) for c in courses for t in c.teaches if t.skill_id == s]
+            pairs.sort(key=lambda ct: (-ct[1], ct[0].id))
+            self._reaching[s] = pairs
+        self._entry_level = {
+            c.id: max((t.from_level for t in c.teaches), default=0.0)
+            for c in self.courses.values()
+        }
 
     def __len__(self) -> int:
         return len(self.courses)
+
+    def reaching(self, skill: str) -> list[tuple[Course, float]]:
+        """Courses teaching ``skill``, each with the level it brings, highest first."""
+        return self._reaching.get(skill, [])
+
+    def entry_level(self, course_id: str) -> float:
+        """Highest starting level the course needs in any skill."""
+        return self._entry_level.get(course_id, 0.0)
 
     def dominators(self, minimise: str) -> dict[str, tuple[str, ...]]:
         """For each course, the courses that are at least as good in every respect.
@@ -144,7 +178,8 @@ class _Problem:
         if got is None:
             s, lvl = need
             got = [
-                i for i in self.provs(need)
+                i
+                for i in self.provs(need)
                 if all(f < lvl - EPS for sk, f, _ in self.cands[i].teaches if sk == s)
             ]
             self.entry_providers[need] = got
@@ -294,6 +329,7 @@ class _CoverSearch:
             return
         if obj + self._bound(chosen, pending) >= self.best_obj - EPS:
             return
+
         def options(p: tuple[Need, bool]) -> list[int]:
             return self.pb.entry_provs(p[0]) if p[1] else self.pb.provs(p[0])
 
@@ -371,7 +407,9 @@ def _reverse_delete(pb: _Problem, pool: list[int]) -> list[int]:
     return keep
 
 
-def _cover_milp(pb: _Problem, rounds: int = 30) -> list[int] | None:
+def _cover_milp(
+    pb: _Problem, rounds: int = 30, time_limit: float | None = None
+) -> list[int] | None:
     """Exact minimum-cost cover by MILP (HiGHS), for parts too large for the search.
 
     Starting levels are modelled as "some chosen course provides them"; a solution whose
@@ -394,16 +432,25 @@ def _cover_milp(pb: _Problem, rounds: int = 30) -> list[int] | None:
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
         h.setOptionValue("mip_rel_gap", 0.0)
+        if time_limit is not None:
+            h.setOptionValue("time_limit", float(time_limit))
         inf = highspy.kHighsInf
         for _ in pb.cands:
             h.addVar(0.0, 1.0)
-        h.changeColsCost(n, np.arange(n, dtype=np.int32),
-                         np.asarray([c.obj for c in pb.cands], dtype=np.float64))
-        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                np.asarray([highspy.HighsVarType.kInteger] * n))
+        h.changeColsCost(
+            n, np.arange(n, dtype=np.int32), np.asarray([c.obj for c in pb.cands], dtype=np.float64)
+        )
+        h.changeColsIntegrality(
+            n, np.arange(n, dtype=np.int32), np.asarray([highspy.HighsVarType.kInteger] * n)
+        )
         for cols, coefs, lo in rows:
-            h.addRow(lo, inf, len(cols), np.asarray(cols, dtype=np.int32),
-                     np.asarray(coefs, dtype=np.float64))
+            h.addRow(
+                lo,
+                inf,
+                len(cols),
+                np.asarray(cols, dtype=np.int32),
+                np.asarray(coefs, dtype=np.float64),
+            )
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
@@ -412,39 +459,319 @@ def _cover_milp(pb: _Problem, rounds: int = 30) -> list[int] | None:
         if len(order) == len(chosen):
             return chosen
         stuck = [i for i in chosen if i not in set(order)]
-        outside = sorted({
-            p
-            for i in stuck
-            for need in pb.cands[i].entry
-            if levels.get(need[0], 0.0) < need[1] - EPS
-            for p in pb.entry_provs(need)
-            if p not in chosen
-        })
-        rows.append((
-            [*stuck, *outside],
-            [-1.0] * len(stuck) + [1.0] * len(outside),
-            1.0 - len(stuck),
-        ))
+        outside = sorted(
+            {
+                p
+                for i in stuck
+                for need in pb.cands[i].entry
+                if levels.get(need[0], 0.0) < need[1] - EPS
+                for p in pb.entry_provs(need)
+                if p not in chosen
+            }
+        )
+        rows.append(
+            (
+                [*stuck, *outside],
+                [-1.0] * len(stuck) + [1.0] * len(outside),
+                1.0 - len(stuck),
+            )
+        )
     return None
 
 
-def _cover_by_parts(pb: _Problem) -> tuple[list[int], bool]:
-    """Minimum-cost cover solved part by part (costs add up); returns courses and optimality."""
+Cost = tuple[float, float]
+"""(objective, hours): compared lexicographically, so ties in the objective go to fewer hours."""
+
+MAX_SPECIAL = 4
+"""Most special courses (multi-skill, with or serving as prerequisites) a part may have for the
+ladder method; it enumerates their ordered subsets."""
+
+
+def _add_cost(a: Cost, b: Cost) -> Cost:
+    return (a[0] + b[0], a[1] + b[1])
+
+
+def _better(a: Cost, b: Cost) -> bool:
+    """Whether ``a`` is strictly cheaper than ``b`` (objective first, then hours)."""
+    if a[0] < b[0] - EPS:
+        return True
+    return abs(a[0] - b[0]) <= EPS and a[1] < b[1] - EPS
+
+
+class _LadderCover:
+    """Exact minimum-cost cover of one part by shortest paths on skill ladders.
+
+    Courses that teach one skill and neither have nor serve as prerequisites ("simple") form a
+    ladder per skill: from a level, any simple course starting at or below it leads to its
+    resulting level. The other ("special") courses are few in a part; for every subset of them
+    closed under prerequisites and every order respecting prerequisites, each skill's ladder is
+    solved as a shortest path that must pass each special course's starting level before that
+    course (which then lifts the level for free, its cost counted once). Simple courses of
+    different skills never interact, so the per-skill paths interleave into one schedule; the
+    cheapest combination is therefore optimal among all plans.
+    """
+
+    def __init__(self, pb: _Problem) -> None:
+        self.pb = pb
+        cands = pb.cands
+        serving = {p for c in cands for p in c.prereqs}
+        self.special = [
+            i
+            for i, c in enumerate(cands)
+            if len(c.teaches) != 1 or c.prereqs or i in serving
+        ]
+        special = set(self.special)
+        self.simple: dict[str, list[int]] = {}
+        for i, c in enumerate(cands):
+            if i not in special:
+                self.simple.setdefault(c.teaches[0][0], []).append(i)
+        self.goal = dict(pb.goals)
+        self.skills = sorted(
+            {s for c in cands for s, _, _ in c.teaches} | set(self.goal)
+        )
+        self.cache: dict[
+            tuple[str, tuple[tuple[float, float], ...]], tuple[Cost, list[int]] | None
+        ] = {}
+
+    def applicable(self, max_special: int = MAX_SPECIAL) -> bool:
+        """Whether the part has few enough special courses to enumerate."""
+        return len(self.special) <= max_special
+
+    def components(self) -> list[list[int]]:
+        """Special courses grouped by shared skills and prerequisites (independent groups)."""
+        cands = self.pb.cands
+        parent = {i: i for i in self.special}
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        first: dict[str, int] = {}
+        for i in self.special:
+            for s, _, _ in cands[i].teaches:
+                if s in first:
+                    parent[find(i)] = find(first[s])
+                else:
+                    first[s] = i
+            for p in cands[i].prereqs:
+                parent[find(i)] = find(p)
+        groups: dict[int, list[int]] = {}
+        for i in self.special:
+            groups.setdefault(find(i), []).append(i)
+        return list(groups.values())
+
+    def run_all(self, max_special: int = MAX_SPECIAL) -> list[int] | None:
+        """The cheapest cover of the whole problem, or None when a group is too large.
+
+        Skills no special course teaches are solved on their ladder alone; each group of
+        special courses (see :meth:`components`) with the skills it teaches is enumerated.
+        """
+        comps = self.components()
+        if any(len(c) > max_special for c in comps):
+            return None
+        cands = self.pb.cands
+        picks: list[int] = []
+        grouped: set[str] = set()
+        for comp in comps:
+            skills = sorted({s for i in comp for s, _, _ in cands[i].teaches})
+            grouped.update(skills)
+            got = self._enumerate(comp, skills)
+            if got is None:
+                return None
+            picks.extend(got)
+        for s in self.skills:
+            if s not in grouped:
+                ladder = self._ladder(s, ())
+                if ladder is None:
+                    if s in self.goal:
+                        return None
+                    continue
+                picks.extend(ladder[1])
+        return picks
+
+    def _ladder(
+        self, skill: str, milestones: tuple[tuple[float, float], ...]
+    ) -> tuple[Cost, list[int]] | None:
+        """Cheapest simple courses of ``skill`` passing ``milestones`` and reaching its goal."""
+        key = (skill, milestones)
+        if key in self.cache:
+            return self.cache[key]
+        cands = self.pb.cands
+        simple = self.simple.get(skill, [])
+        goal = self.goal.get(skill)
+        m = len(milestones)
+        start = self.pb.start.get(skill, 0.0)
+        best: dict[tuple[float, int], Cost] = {(start, 0): (0.0, 0.0)}
+        back: dict[tuple[float, int], tuple[tuple[float, int], int | None]] = {}
+        heap: list[tuple[float, float, float, int]] = [(0.0, 0.0, start, 0)]
+        found: tuple[Cost, list[int]] | None = None
+        while heap:
+            o, h, level, k = heapq.heappop(heap)
+            state = (level, k)
+            if _better(best[state], (o, h)):
+                continue
+            if k == m and (goal is None or level >= goal - EPS):
+                path: list[int] = []
+                while state in back:
+                    state, course = back[state]
+                    if course is not None:
+                        path.append(course)
+                found = ((o, h), path[::-1])
+                break
+            steps: list[tuple[float, int, Cost, int | None]] = []
+            if k < m and level >= milestones[k][0] - EPS:
+                steps.append((max(level, milestones[k][1]), k + 1, (o, h), None))
+            for i in simple:
+                _, f, to = cands[i].teaches[0]
+                if f <= level + EPS and to > level + EPS:
+                    steps.append((to, k, (o + cands[i].obj, h + cands[i].hours), i))
+            for to, nk, cost, course in steps:
+                nxt = (to, nk)
+                held = best.get(nxt)
+                if held is None or _better(cost, held):
+                    best[nxt] = cost
+                    back[nxt] = (state, course)
+                    heapq.heappush(heap, (cost[0], cost[1], to, nk))
+        self.cache[key] = found
+        return found
+
+    def _orders(self, subset: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        """Orders of ``subset`` in which every prerequisite comes before its course."""
+        cands = self.pb.cands
+        for order in itertools.permutations(subset):
+            pos = {i: n for n, i in enumerate(order)}
+            if all(pos[p] < pos[i] for i in order for p in cands[i].prereqs):
+                yield order
+
+    def _related_orders(self, subset: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        """Orders of ``subset`` that differ where it matters: among courses sharing a skill."""
+        cands = self.pb.cands
+        shared = any(
+            {s for s, _, _ in cands[a].teaches} & {s for s, _, _ in cands[b].teaches}
+            or a in cands[b].prereqs
+            or b in cands[a].prereqs
+            for a, b in itertools.combinations(subset, 2)
+        )
+        if not shared:
+            yield subset
+            return
+        touched = sorted({s for i in subset for s, _, _ in cands[i].teaches})
+        seen: set[tuple[tuple[str, tuple[int, ...]], ...]] = set()
+        for order in self._orders(subset):
+            sig = tuple(
+                (s, tuple(i for i in order if any(sk == s for sk, _, _ in cands[i].teaches)))
+                for s in touched
+            )
+            if sig not in seen:
+                seen.add(sig)
+                yield order
+
+    def run(self) -> list[int] | None:
+        """The cheapest cover, or None when the goals cannot all be reached."""
+        return self._enumerate(self.special, self.skills)
+
+    def _enumerate(self, special: list[int], skills: list[str]) -> list[int] | None:
+        """Cheapest choice of ``special`` courses plus ladders of ``skills`` reaching goals."""
+        cands = self.pb.cands
+        base: dict[str, Cost] = {}
+        for s in skills:
+            got = self._ladder(s, ())
+            base[s] = got[0] if got is not None else (math.inf, math.inf)
+        subsets: list[tuple[Cost, tuple[int, ...]]] = []
+        for r in range(len(special) + 1):
+            for subset in itertools.combinations(special, r):
+                members = set(subset)
+                if any(p not in members for i in subset for p in cands[i].prereqs):
+                    continue
+                cost = (
+                    sum(cands[i].obj for i in subset),
+                    sum(cands[i].hours for i in subset),
+                )
+                subsets.append((cost, subset))
+        subsets.sort()
+        best: Cost = (math.inf, math.inf)
+        chosen: list[int] | None = None
+        for cost, subset in subsets:
+            if not _better(cost, best):
+                break
+            touched = {s for i in subset for s, _, _ in cands[i].teaches}
+            bound = cost
+            for s in skills:
+                if s not in touched:
+                    bound = _add_cost(bound, base[s])
+            if not _better(bound, best):
+                continue
+            for order in self._related_orders(subset):
+                total = bound  # untouched skills climb their ladders alone
+                picks: list[int] = list(order)
+                for s in sorted(touched):
+                    milestones = tuple(
+                        (f, to) for i in order for sk, f, to in cands[i].teaches if sk == s
+                    )
+                    got = self._ladder(s, milestones)
+                    if got is None:
+                        total = (math.inf, math.inf)
+                        break
+                    total = _add_cost(total, got[0])
+                    picks.extend(got[1])
+                    if not _better(total, best):
+                        break
+                if _better(total, best):
+                    for s in skills:
+                        if s not in touched:
+                            picks.extend((self._ladder(s, ()) or ((0.0, 0.0), []))[1])
+                if _better(total, best):
+                    best, chosen = total, picks
+        return chosen
+
+
+def _cover_by_parts(pb: _Problem, method: Method = "auto") -> tuple[list[int], bool]:
+    """Minimum-cost cover solved part by part (costs add up); returns courses and optimality.
+
+    "auto" solves a part with few special courses exactly on its skill ladders, any other by
+    the MILP, and only if that fails by the search. "fast" does the same with the MILP limited to
+    :data:`FAST_MILP_SECONDS` and the search to :data:`FAST_NODE_LIMIT` nodes (not proven
+    optimal when cut). "exact" is the reference: the search, then the MILP if it gives up.
+    """
+    if method != "exact":
+        whole = _LadderCover(pb).run_all()
+        if whole is not None:
+            return sorted(set(whole)), True
     chosen: list[int] = []
     optimal = True
     for members, goals in _parts(pb):
         pos = {old: new for new, old in enumerate(members)}
         sub = _Problem(
-            cands=[replace(pb.cands[i], prereqs=[pos[p] for p in pb.cands[i].prereqs])
-                   for i in members],
+            cands=[
+                replace(pb.cands[i], prereqs=[pos[p] for p in pb.cands[i].prereqs]) for i in members
+            ],
             start=pb.start,
             goals=sorted(goals),
             budget=None,
             node_limit=pb.node_limit,
         )
+        found: frozenset[int] | None = None
+        if method != "exact":
+            ladder = _LadderCover(sub)
+            if ladder.applicable():
+                cover = ladder.run()
+                if cover is not None:
+                    chosen.extend(members[i] for i in sorted(set(cover)))
+                    continue
+        if method != "exact":
+            milp = _cover_milp(sub, time_limit=FAST_MILP_SECONDS if method == "fast" else None)
+            if milp is not None:
+                chosen.extend(members[i] for i in sorted(milp))
+                continue
+        if method == "fast":
+            sub.node_limit = min(sub.node_limit, FAST_NODE_LIMIT)
         search = _CoverSearch(sub)
         found = search.run()
-        if search.aborted:
+        if search.aborted and method != "exact":
+            optimal = False
+        elif search.aborted:
             milp = _cover_milp(sub)
             if milp is not None:
                 found = frozenset(milp)
@@ -552,17 +879,19 @@ def _candidates(
     gap_skills: set[str],
     taken: set[str],
     minimise: str,
-) -> list[_Cand]:
-    """Courses that advance a gap skill, plus those needed to start them, transitively."""
+) -> tuple[list[_Cand], dict[str, float]]:
+    """Courses that advance a gap skill, plus those needed to start them, transitively.
+
+    Also returns the highest level each skill reaches with every candidate taken.
+    """
     wanted: dict[str, Course] = {}
     queue: list[Course] = []
     for s in gap_skills:
-        for c in index.by_skill.get(s, ()):
-            if (
-                c.id not in taken
-                and c.id not in wanted
-                and any(t.skill_id == s and t.to_level > start.get(s, 0.0) + EPS for t in c.teaches)
-            ):
+        level = start.get(s, 0.0) + EPS
+        for c, to in index.reaching(s):
+            if to <= level:
+                break
+            if c.id not in taken and c.id not in wanted:
                 wanted[c.id] = c
                 queue.append(c)
     while queue:
@@ -574,15 +903,10 @@ def _candidates(
                 queue.append(pc)
         for t in c.teaches:
             if t.from_level > start.get(t.skill_id, 0.0) + EPS:
-                for pc in index.by_skill.get(t.skill_id, ()):
-                    if (
-                        pc.id not in taken
-                        and pc.id not in wanted
-                        and any(
-                            u.skill_id == t.skill_id and u.to_level >= t.from_level - EPS
-                            for u in pc.teaches
-                        )
-                    ):
+                for pc, to in index.reaching(t.skill_id):
+                    if to < t.from_level - EPS:
+                        break
+                    if pc.id not in taken and pc.id not in wanted:
                         wanted[pc.id] = pc
                         queue.append(pc)
     # Drop courses whose prerequisites can never be met, until stable.
@@ -599,10 +923,12 @@ def _candidates(
     # Drop courses that could never start, even with every other candidate taken.
     reach = dict(start)
     usable: set[str] = set()
+    pending = sorted(alive, key=lambda cid: (index.entry_level(cid), cid))
     progress = True
     while progress:
         progress = False
-        for cid in alive - usable:
+        rest: list[str] = []
+        for cid in pending:
             c = wanted[cid]
             if all(p in taken or p in usable for p in c.prerequisites) and all(
                 reach.get(t.skill_id, 0.0) >= t.from_level - EPS for t in c.teaches
@@ -612,6 +938,9 @@ def _candidates(
                 for t in c.teaches:
                     if t.to_level > reach.get(t.skill_id, 0.0):
                         reach[t.skill_id] = t.to_level
+            else:
+                rest.append(cid)
+        pending = rest
     ids = sorted(usable)
     pos = {cid: i for i, cid in enumerate(ids)}
     cands: list[_Cand] = []
@@ -623,7 +952,9 @@ def _candidates(
                 obj=c.hours if minimise == "hours" else c.cost,
                 hours=c.hours,
                 teaches=[(t.skill_id, t.from_level, t.to_level) for t in c.teaches],
-                prereqs=sorted({pos[p] for p in c.prerequisites if p not in taken}),
+                prereqs=sorted({pos[p] for p in c.prerequisites if p not in taken})
+                if c.prerequisites
+                else [],
                 entry=sorted(
                     {
                         (t.skill_id, t.from_level)
@@ -633,7 +964,7 @@ def _candidates(
                 ),
             )
         )
-    return cands
+    return cands, reach
 
 
 def _why_uncoverable(
@@ -756,6 +1087,7 @@ def choose_courses(
     minimise: Literal["hours", "cost"] = "hours",
     hours_budget: float | None = None,
     node_limit: int = DEFAULT_NODE_LIMIT,
+    method: Method = "auto",
 ) -> Plan:
     """Choose the courses that close an employee's gaps at minimum total hours (or cost).
 
@@ -775,6 +1107,9 @@ def choose_courses(
         minimise: "hours" or "cost".
         hours_budget: Maximum total hours of the chosen courses.
         node_limit: Search nodes before settling for the best plan found so far.
+        method: "auto" (default: exact, fast on ladder-shaped catalogs), "fast" (never slow,
+            ``optimal=False`` when it could not prove the optimum) or "exact" (the reference
+            search, no ladder shortcut).
 
     Returns:
         The plan: ordered items with reasons, uncoverable and deferred gaps, totals.
@@ -803,9 +1138,8 @@ def choose_courses(
     )
     open_gaps = {s: g for s, g in gaps_by_skill.items() if start.get(s, g.current) < g.target - EPS}
 
-    cands = _candidates(index, start, set(open_gaps), taken, minimise)
+    cands, reach = _candidates(index, start, set(open_gaps), taken, minimise)
     pb = _Problem(cands=cands, start=start, goals=[], budget=hours_budget, node_limit=node_limit)
-    _, reach = pb.fixpoint(range(len(cands)))
     coverable = {s for s, g in open_gaps.items() if reach.get(s, 0.0) >= g.target - EPS}
     uncoverable = tuple(
         UncoverableGap(
@@ -819,7 +1153,7 @@ def choose_courses(
     pb.goals = sorted((s, open_gaps[s].target) for s in coverable)
 
     binding = False
-    found, optimal = _cover_by_parts(pb)
+    found, optimal = _cover_by_parts(pb, method)
     chosen: list[int] = found
     if hours_budget is not None and sum(cands[i].hours for i in found) > hours_budget + EPS:
         got: frozenset[int] | None = None
