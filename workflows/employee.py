@@ -9,6 +9,7 @@ validated updates; reminders, overdue notices and approval escalations are durab
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         EmployeeLearningState,
         EmployeeWorkflowInput,
         EnrolledCourse,
+        Enrollment,
         EnrollRequest,
         ItemStatus,
         LearningPlan,
@@ -48,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         Transition,
     )
-    from schemas.lms import EnrollmentKey
+    from schemas.lms import BulkEnrollRequest, EnrollmentKey
     from schemas.outbound import (
         ENROLLMENT_CREATED,
         ENROLLMENT_OVERDUE,
@@ -248,6 +250,7 @@ class EmployeeLearningWorkflow:
         known = {i.course_id for i in self._state.items if i.status not in ("waived", "rejected")}
         enrolled: list[EnrolledCourse] = []
         awaiting: list[PlanItemState] = []
+        to_enroll: list[str] = []
         gaps_by_skill = {g.skill_id: g for g in planned.gaps}
         for plan_item in planned.plan.items:
             if plan_item.course_id in known:
@@ -272,16 +275,17 @@ class EmployeeLearningWorkflow:
             )
             self._upsert(item)
             if self._needs_approval(item) and employee.manager_id:
-                awaiting.append(await self._request_approval(employee, item))
-            elif await self._enroll(employee, item.course_id, cause):
-                enrolled.append(_course_line(self._item_or_fail(item.course_id)))
+                awaiting.append(item)
+            else:
+                to_enroll.append(item.course_id)
+        await asyncio.gather(*(self._request_approval(employee, i) for i in awaiting))
+        for course_id in await self._enroll_many(employee, to_enroll, cause):
+            enrolled.append(_course_line(self._item_or_fail(course_id)))
         uncoverable = [f"{u.gap.skill_name}: {u.reason}" for u in planned.plan.uncoverable]
         for text in uncoverable:
             self._note("uncoverable", text, event_id=cause)
         emails = []
-        # Plans of runs recorded before 2026-11-26 told the employee only of enrollments.
-        tell_pending = bool(awaiting) and workflow.patched("email-lists-pending-approvals")
-        if enrolled or tell_pending:
+        if enrolled or awaiting:
             sent = await self._notify(
                 f"enrollment:{cause}",
                 "enrollment",
@@ -289,7 +293,7 @@ class EmployeeLearningWorkflow:
                 employee,
                 enrolled,
                 uncoverable=uncoverable,
-                pending=[_course_line(i) for i in awaiting],
+                pending=[_course_line(self._item_or_fail(i.course_id)) for i in awaiting],
             )
             emails += [sent] if sent else []
         if planned.objective_sets:
@@ -318,7 +322,7 @@ class EmployeeLearningWorkflow:
             self._move(
                 item.course_id, "completed", f"completed on {completion.completed_at.date()}"
             )
-        outcome = await workflow.execute_activity_method(
+        outcome = await workflow.execute_local_activity_method(
             PlanningActivities.record_completion,
             CompletionRequest(
                 employee=employee,
@@ -385,7 +389,7 @@ class EmployeeLearningWorkflow:
         )
 
     async def _after_update(self, ev: InboundEvent, update: EmployeeUpdated) -> ProcessedEvent:
-        employee = await workflow.execute_activity_method(
+        employee = await workflow.execute_local_activity_method(
             DirectoryActivities.apply_update,
             update,
             start_to_close_timeout=_TIMEOUT,
@@ -587,7 +591,7 @@ class EmployeeLearningWorkflow:
     # -- side effects (activities) ------------------------------------------------------------
 
     async def _employee(self) -> Employee:
-        employee = await workflow.execute_activity_method(
+        employee = await workflow.execute_local_activity_method(
             DirectoryActivities.get_employee,
             self._inp.employee_id,
             start_to_close_timeout=_TIMEOUT,
@@ -600,7 +604,7 @@ class EmployeeLearningWorkflow:
 
     async def _recipient_of(self, employee_id: str) -> Recipient:
         try:
-            person = await workflow.execute_activity_method(
+            person = await workflow.execute_local_activity_method(
                 DirectoryActivities.get_employee,
                 employee_id,
                 start_to_close_timeout=_TIMEOUT,
@@ -615,7 +619,7 @@ class EmployeeLearningWorkflow:
         if manager_id is None:
             return None
         try:
-            manager = await workflow.execute_activity_method(
+            manager = await workflow.execute_local_activity_method(
                 DirectoryActivities.get_employee,
                 manager_id,
                 start_to_close_timeout=_TIMEOUT,
@@ -628,7 +632,7 @@ class EmployeeLearningWorkflow:
         return await self._recipient_of(manager.manager_id)
 
     async def _plan(self, req: PlanRequest) -> LearningPlan:
-        return await workflow.execute_activity_method(
+        return await workflow.execute_local_activity_method(
             PlanningActivities.plan_activity,
             req,
             start_to_close_timeout=_TIMEOUT,
@@ -665,35 +669,91 @@ class EmployeeLearningWorkflow:
                 enrollment_id=enrollment.enrollment_id,
             )
             return False
-        self._move(
-            course_id,
-            "enrolled",
-            why or item.reason,
-            enrollment_id=enrollment.enrollment_id,
-            due=enrollment.due or item.due,
-            reminders_sent=reminders_already_past(
-                enrollment.due or item.due, self._inp.policy, workflow.now()
-            ),
-        )
+        self._enrolled(item, enrollment, why or item.reason)
         if enrollment.source_event == cause:
-            await self._publish(
-                ENROLLMENT_CREATED,
-                EnrollmentCreated(
-                    enrollment_id=enrollment.enrollment_id,
-                    employee_id=employee.id,
-                    course_id=course_id,
-                    due=enrollment.due,
-                    reason=enrollment.reason,
-                    source_event_id=cause,
-                ),
-                cause,
-            )
+            await self._announce(employee, enrollment, cause)
         return True
+
+    async def _enroll_many(
+        self, employee: Employee, course_ids: list[str], cause: str
+    ) -> list[str]:
+        """Enroll in several courses with one LMS call; returns the ones now enrolled.
+
+        A permanent refusal marks that item failed with the reason; a full session puts it on
+        the waitlist. Each new enrollment is announced with `enrollment.created`.
+        """
+        if not course_ids:
+            return []
+        items = [self._item_or_fail(c) for c in course_ids]
+        result = await workflow.execute_activity_method(
+            LmsActivities.enroll_many,
+            BulkEnrollRequest(
+                requests=[
+                    EnrollRequest(
+                        employee_id=employee.id,
+                        course_id=i.course_id,
+                        due=i.due,
+                        reason=i.reason,
+                        source_event=cause,
+                    )
+                    for i in items
+                ]
+            ),
+            task_queue=self._inp.lms_task_queue,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        enrolled: list[str] = []
+        announcements = []
+        for item, outcome in zip(items, result.outcomes, strict=True):
+            enrollment = outcome.enrollment
+            if enrollment is None:
+                reason = outcome.error.message if outcome.error else "no answer"
+                self._move(item.course_id, "failed", f"the LMS refused the enrollment: {reason}")
+            elif enrollment.status == "waitlisted":
+                self._move(
+                    item.course_id,
+                    "waitlisted",
+                    f"the session is full: waitlist position {enrollment.waitlist_position}",
+                    enrollment_id=enrollment.enrollment_id,
+                )
+            else:
+                self._enrolled(item, enrollment, item.reason)
+                enrolled.append(item.course_id)
+                if enrollment.source_event == cause:
+                    announcements.append(self._announce(employee, enrollment, cause))
+        await asyncio.gather(*announcements)
+        return enrolled
+
+    def _enrolled(self, item: PlanItemState, enrollment: Enrollment, why: str) -> None:
+        due = enrollment.due or item.due
+        self._move(
+            item.course_id,
+            "enrolled",
+            why,
+            enrollment_id=enrollment.enrollment_id,
+            due=due,
+            reminders_sent=reminders_already_past(due, self._inp.policy, workflow.now()),
+        )
+
+    async def _announce(self, employee: Employee, enrollment: Enrollment, cause: str) -> None:
+        await self._publish(
+            ENROLLMENT_CREATED,
+            EnrollmentCreated(
+                enrollment_id=enrollment.enrollment_id,
+                employee_id=employee.id,
+                course_id=enrollment.course_id,
+                due=enrollment.due,
+                reason=enrollment.reason,
+                source_event_id=cause,
+            ),
+            cause,
+        )
 
     async def _publish(self, event_type: str, data: Any, cause: str) -> None:
         """Publish an outbound event (its id derives from the cause: a retry repeats it)."""
         event = outbound_event(event_type, data, cause_id=cause, time=workflow.now())
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             OutboundActivities.publish,
             PublishRequest.of(event),
             start_to_close_timeout=_TIMEOUT,
@@ -714,7 +774,7 @@ class EmployeeLearningWorkflow:
     ) -> str | None:
         """Send one email; a bad address is noted on the item and the plan carries on."""
         try:
-            sent = await workflow.execute_activity_method(
+            sent = await workflow.execute_local_activity_method(
                 MailActivities.send_notice,
                 NoticeRequest(
                     dedupe_key=key,
