@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,7 +14,8 @@ from temporalio import activity
 
 from activities.objectives import sets_in_force
 from activities.skills.gaps import assess, compute_gaps, effective_requirements
-from activities.skills.selection import choose_courses
+from activities.skills.selection import CatalogIndex, choose_courses
+from activities.store.engine import writer_lock
 from activities.store.tables import (
     CourseRow,
     EvidenceRow,
@@ -49,7 +52,7 @@ class _Context:
     role: Role
     evidence: list[Evidence]
     skills: dict[str, Skill]
-    catalog: list[Course]
+    catalog: CatalogIndex
     objective_sets: list[ObjectiveSet]
     completed: set[str]
     enrolled: set[str]
@@ -82,11 +85,15 @@ class PlanningActivities:
         sessions: sessionmaker[Session],
         policy: str = DEFAULT_POLICY,
         min_gap: float = MIN_GAP,
+        catalog_ttl: float = 30.0,
     ) -> None:
         """Build the activity over a database session factory and an assessment policy."""
         self._sessions = sessions
         self._policy = policy
         self._min_gap = min_gap
+        self._catalog_ttl = catalog_ttl
+        self._catalog_lock = threading.Lock()
+        self._cached: tuple[float, CatalogIndex] | None = None
 
     def _store_evidence(self, s: Session, employee_id: str, evidence: list[Evidence]) -> None:
         for e in evidence:
@@ -147,8 +154,19 @@ class PlanningActivities:
             ),
         )
 
+    def _catalog(self, s: Session) -> CatalogIndex:
+        """The catalog, indexed; re-read at most every `catalog_ttl` seconds."""
+        now = time.monotonic()
+        with self._catalog_lock:
+            if self._cached is not None and now - self._cached[0] < self._catalog_ttl:
+                return self._cached[1]
+        index = CatalogIndex(self._read_catalog(s))
+        with self._catalog_lock:
+            self._cached = (now, index)
+        return index
+
     @staticmethod
-    def _catalog(s: Session) -> list[Course]:
+    def _read_catalog(s: Session) -> list[Course]:
         return [
             Course(
                 id=c.id,
@@ -199,7 +217,7 @@ class PlanningActivities:
         employee = req.employee
         on = req.review.completed_at.date() if req.review else req.on or date.today()
         if req.review is not None:
-            with self._sessions.begin() as s:
+            with writer_lock(self._sessions), self._sessions.begin() as s:
                 self._store_evidence(s, employee.id, review_evidence(req))
         with self._sessions() as s:
             ctx = self._load(s, employee, on)
@@ -243,7 +261,7 @@ class PlanningActivities:
             )
             for t in teaches
         ]
-        with self._sessions.begin() as s:
+        with writer_lock(self._sessions), self._sessions.begin() as s:
             self._store_evidence(s, employee.id, evidence)
         with self._sessions() as s:
             ctx = self._load(s, employee, on)

@@ -300,6 +300,7 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=20.0)
     parser.add_argument("--ceiling", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="talentloop worker processes")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -337,7 +338,10 @@ def main() -> None:
         events = [(p, review_for(p, top[p.role_id])) for p in people]
         env = settings.to_env()
         py = sys.executable
-        procs.append(spawn([py, "-m", "talentloop.cli", "worker"], env, state / "worker.log"))
+        for n in range(args.workers):
+            procs.append(
+                spawn([py, "-m", "talentloop.cli", "worker"], env, state / f"worker{n}.log")
+            )
         procs.append(spawn([py, "-m", "talentloop.cli", "bridge"], env, state / "bridge.log"))
         procs.append(
             spawn(
@@ -356,8 +360,9 @@ def main() -> None:
         )
         print(
             f"stack up on {settings.temporal_target} / {settings.kafka_servers}; "
-            f"{len(people)} generated employees; 2 cores shared by server, broker, sink, "
-            "worker, bridge and this process"
+            f"{len(people)} generated employees; {args.workers} worker process(es); "
+            f"{os.cpu_count()} cores shared by server, broker, sink, workers, bridge and this "
+            "process"
         )
         asyncio.run(bench(settings, args, events))
     finally:

@@ -102,22 +102,46 @@ def generated_objectives(data: OnetData) -> ObjectiveSet:
         version=1,
         effective_from=date(2026, 1, 1),
         objectives=(
-            Objective(id="data-literacy", title="Data literacy for all", priority=2,
-                      due=date(2026, 12, 31),
-                      requirements=reqs(("Critical Thinking", 4.0), ("Mathematics", 3.0))),
-            Objective(id="cloud-platform", title="Cloud platform", priority=3,
-                      due=date(2027, 3, 31), roles=it_roles,
-                      requirements=reqs(("Programming", 5.0), ("Systems Analysis", 4.5))),
-            Objective(id="key-accounts", title="Key accounts", priority=2, roles=sales_roles,
-                      requirements=reqs(("Persuasion", 5.0), ("Negotiation", 4.5))),
-            Objective(id="ops-excellence", title="Operational excellence", priority=1.5,
-                      departments=tuple(DEPARTMENTS[:4]),
-                      requirements=reqs(("Quality Control Analysis", 4.0),
-                                        ("Time Management", 4.0))),
-            Objective(id="people-leaders", title="People leadership", priority=2,
-                      departments=tuple(DEPARTMENTS[8:]),
-                      requirements=reqs(("Management of Personnel Resources", 4.5),
-                                        ("Coordination", 4.5), ("Speaking", 4.5))),
+            Objective(
+                id="data-literacy",
+                title="Data literacy for all",
+                priority=2,
+                due=date(2026, 12, 31),
+                requirements=reqs(("Critical Thinking", 4.0), ("Mathematics", 3.0)),
+            ),
+            Objective(
+                id="cloud-platform",
+                title="Cloud platform",
+                priority=3,
+                due=date(2027, 3, 31),
+                roles=it_roles,
+                requirements=reqs(("Programming", 5.0), ("Systems Analysis", 4.5)),
+            ),
+            Objective(
+                id="key-accounts",
+                title="Key accounts",
+                priority=2,
+                roles=sales_roles,
+                requirements=reqs(("Persuasion", 5.0), ("Negotiation", 4.5)),
+            ),
+            Objective(
+                id="ops-excellence",
+                title="Operational excellence",
+                priority=1.5,
+                departments=tuple(DEPARTMENTS[:4]),
+                requirements=reqs(("Quality Control Analysis", 4.0), ("Time Management", 4.0)),
+            ),
+            Objective(
+                id="people-leaders",
+                title="People leadership",
+                priority=2,
+                departments=tuple(DEPARTMENTS[8:]),
+                requirements=reqs(
+                    ("Management of Personnel Resources", 4.5),
+                    ("Coordination", 4.5),
+                    ("Speaking", 4.5),
+                ),
+            ),
         ),
     )
 
@@ -154,7 +178,11 @@ def demo_catalog(data: OnetData, seed: int) -> list[Course]:
     rows = generate_catalog(data.skills, random.Random(seed))
     return [
         Course(
-            id=r.id, title=r.title, hours=r.hours, cost=r.cost, modality=r.modality,
+            id=r.id,
+            title=r.title,
+            hours=r.hours,
+            cost=r.cost,
+            modality=r.modality,
             teaches=tuple(CourseSkill.model_validate(t) for t in r.teaches),
             prerequisites=tuple(r.prerequisites),
         )
@@ -169,32 +197,52 @@ def hard_catalog(data: OnetData, seed: int) -> list[Course]:
     out: list[Course] = []
     for s in data.skills:
         slug = s.id.split(":")[-1]
-        steps = [("intro", 0.0, 2.0, 4, None), ("core", 1.0, 4.0, 8, "intro"),
-                 ("advanced", 3.0, 5.5, 14, None), ("expert", 5.0, 7.0, 20, "advanced")]
+        steps = [
+            ("intro", 0.0, 2.0, 4, None),
+            ("core", 1.0, 4.0, 8, "intro"),
+            ("advanced", 3.0, 5.5, 14, None),
+            ("expert", 5.0, 7.0, 20, "advanced"),
+        ]
         for name, lo, hi, base, pre in steps:
             hours = float(base + rng.randint(0, base // 2))
-            out.append(Course(
-                id=f"h-{slug}-{name}", title=f"{s.name}: {name}", hours=hours, cost=hours * 40,
-                teaches=(CourseSkill(skill_id=s.id, from_level=lo, to_level=hi),),
-                prerequisites=(f"h-{slug}-{pre}",) if pre and rng.random() < 0.5 else (),
-            ))
+            out.append(
+                Course(
+                    id=f"h-{slug}-{name}",
+                    title=f"{s.name}: {name}",
+                    hours=hours,
+                    cost=hours * 40,
+                    teaches=(CourseSkill(skill_id=s.id, from_level=lo, to_level=hi),),
+                    prerequisites=(f"h-{slug}-{pre}",) if pre and rng.random() < 0.5 else (),
+                )
+            )
         hours = float(rng.randint(22, 30))
-        out.append(Course(
-            id=f"h-{slug}-bootcamp", title=f"{s.name} bootcamp", hours=hours, cost=hours * 60,
-            teaches=(CourseSkill(skill_id=s.id, from_level=0.0, to_level=5.0),),
-        ))
+        out.append(
+            Course(
+                id=f"h-{slug}-bootcamp",
+                title=f"{s.name} bootcamp",
+                hours=hours,
+                cost=hours * 60,
+                teaches=(CourseSkill(skill_id=s.id, from_level=0.0, to_level=5.0),),
+            )
+        )
     for k in range(40):
         members = rng.sample(data.skills, rng.randint(2, 3))
         lo = float(rng.choice([0, 1, 2, 3]))
         hi = min(7.0, lo + rng.choice([2.0, 2.5, 3.0]))
         hours = float(rng.randint(8, 24))
         pre = rng.choice(out).id if rng.random() < 0.3 else None
-        out.append(Course(
-            id=f"h-multi-{k:02d}", title=f"Cross-skill {k}", hours=hours, cost=hours * 35,
-            teaches=tuple(CourseSkill(skill_id=m.id, from_level=lo, to_level=hi)
-                          for m in members),
-            prerequisites=(pre,) if pre else (),
-        ))
+        out.append(
+            Course(
+                id=f"h-multi-{k:02d}",
+                title=f"Cross-skill {k}",
+                hours=hours,
+                cost=hours * 35,
+                teaches=tuple(
+                    CourseSkill(skill_id=m.id, from_level=lo, to_level=hi) for m in members
+                ),
+                prerequisites=(pre,) if pre else (),
+            )
+        )
     return out
 
 
@@ -241,8 +289,11 @@ def bench_gaps(
     skill_ids = [s.id for s in data.skills]
     n = len(pop.group)
     t_matrix, matrix = _timed(lambda: requirement_matrix(pop.groups, [objectives], skill_ids, ON))
-    t_gaps, gaps = _timed(lambda: population_gaps(
-        matrix, pop.group, pop.assessed, min_gap=MIN_GAP, role_needs_evidence=True))
+    t_gaps, gaps = _timed(
+        lambda: population_gaps(
+            matrix, pop.group, pop.assessed, min_gap=MIN_GAP, role_needs_evidence=True
+        )
+    )
     t_vec = t_matrix + t_gaps
     t_plain, (plain, plain_count) = _timed(lambda: plain_loop_gaps(pop, [objectives], skill_ids))
     diff = float(np.max(np.abs(np.asarray(plain) - gaps.weighted)))
@@ -254,26 +305,48 @@ def bench_gaps(
             role, dept = pop.groups[int(pop.group[e])]
             row = pop.assessed[e]
             assessed = {s: float(v) for s, v in zip(skill_ids, row, strict=True) if v == v}
-            reqs = [r for r in effective_requirements(role, [objectives], dept, ON)
-                    if r.skill_id in assessed or r.objective_id is not None]
-            total += sum(1 for g in compute_gaps(reqs, assessed, data.skills_by_id)
-                         if g.size >= MIN_GAP)
+            reqs = [
+                r
+                for r in effective_requirements(role, [objectives], dept, ON)
+                if r.skill_id in assessed or r.objective_id is not None
+            ]
+            total += sum(
+                1 for g in compute_gaps(reqs, assessed, data.skills_by_id) if g.size >= MIN_GAP
+            )
         return total
 
     m = min(sample, n)
     t_product, _ = _timed(product_path)
     rows = [
-        Row("gaps", f"{n:,} employees x {len(skill_ids)} skills, "
-            f"{len(pop.groups):,} role x dept groups",
-            f"{t_vec:.3f} s", f"{t_plain:.2f} s plain loop",
-            f"<= {TARGET_GAPS_S:g} s", "PASS" if t_vec <= TARGET_GAPS_S else "FAIL"),
-        Row("gaps", "  of which requirements / gaps", f"{t_matrix:.3f} / {t_gaps:.3f} s",
-            f"x{t_plain / t_vec:.0f} faster"),
-        Row("gaps", "  gaps found (vectorised / plain)", f"{count:,}", f"{plain_count:,}",
-            "equal", "PASS" if count == plain_count and diff < 1e-9 else "FAIL"),
+        Row(
+            "gaps",
+            f"{n:,} employees x {len(skill_ids)} skills, {len(pop.groups):,} role x dept groups",
+            f"{t_vec:.3f} s",
+            f"{t_plain:.2f} s plain loop",
+            f"<= {TARGET_GAPS_S:g} s",
+            "PASS" if t_vec <= TARGET_GAPS_S else "FAIL",
+        ),
+        Row(
+            "gaps",
+            "  of which requirements / gaps",
+            f"{t_matrix:.3f} / {t_gaps:.3f} s",
+            f"x{t_plain / t_vec:.0f} faster",
+        ),
+        Row(
+            "gaps",
+            "  gaps found (vectorised / plain)",
+            f"{count:,}",
+            f"{plain_count:,}",
+            "equal",
+            "PASS" if count == plain_count and diff < 1e-9 else "FAIL",
+        ),
         Row("gaps", "  max |weighted gap difference|", f"{diff:.1e}", ""),
-        Row("gaps", f"  product path per employee ({m:,} sampled)",
-            f"{t_vec / n * 1e6:.2f} us", f"{t_product / m * 1e6:.0f} us"),
+        Row(
+            "gaps",
+            f"  product path per employee ({m:,} sampled)",
+            f"{t_vec / n * 1e6:.2f} us",
+            f"{t_product / m * 1e6:.0f} us",
+        ),
     ]
     return rows, gaps
 
@@ -281,8 +354,9 @@ def bench_gaps(
 # --- 2. selection -----------------------------------------------------------------------------
 
 
-def instances(data: OnetData, pop: Population, gaps: PopulationGaps, count: int
-              ) -> list[tuple[list[Gap], dict[str, float]]]:
+def instances(
+    data: OnetData, pop: Population, gaps: PopulationGaps, count: int
+) -> list[tuple[list[Gap], dict[str, float]]]:
     """The first COUNT generated employees with a gap: their gaps and assessed levels."""
     skill_ids = [s.id for s in data.skills]
     out: list[tuple[list[Gap], dict[str, float]]] = []
@@ -322,8 +396,15 @@ def bench_selection(
     exact = plans["exact"]
     proven = sum(p.optimal for p in exact)
     mean_gaps = statistics.mean(len(g) for g, _ in cases)
-    rows = [Row("selection", f"{label}: {len(cases):,} instances, {len(catalog)} courses, "
-                f"{mean_gaps:.1f} gaps/employee", "", "")]
+    rows = [
+        Row(
+            "selection",
+            f"{label}: {len(cases):,} instances, {len(catalog)} courses, "
+            f"{mean_gaps:.1f} gaps/employee",
+            "",
+            "",
+        )
+    ]
     ex_ms = statistics.mean(times["exact"]) * 1e3
     for method in methods:
         at_opt = sum(
@@ -333,26 +414,44 @@ def bench_selection(
         p99 = float(np.percentile(times[method], 99)) * 1e3
         ok_t = ms <= TARGET_SELECTION_MS
         ok_o = at_opt >= TARGET_OPTIMAL_SHARE
-        rows.append(Row("selection", f"  {method}: mean time per employee (p99)",
-                        f"{ms:.2f} ms ({p99:.1f})",
-                        f"{ex_ms:.2f} ms exact ({np.percentile(times['exact'], 99) * 1e3:.1f})",
-                        f"<= {TARGET_SELECTION_MS:g} ms" if targets else "(report)",
-                        ("PASS" if ok_t else "FAIL") if targets else ""))
-        rows.append(Row("selection", f"  {method}: share at the exact optimum",
-                        f"{at_opt:.1%}", f"exact proven optimal {proven}/{len(cases)}",
-                        f">= {TARGET_OPTIMAL_SHARE:.0%}" if targets else "(report)",
-                        ("PASS" if ok_o else "FAIL") if targets else ""))
+        rows.append(
+            Row(
+                "selection",
+                f"  {method}: mean time per employee (p99)",
+                f"{ms:.2f} ms ({p99:.1f})",
+                f"{ex_ms:.2f} ms exact ({np.percentile(times['exact'], 99) * 1e3:.1f})",
+                f"<= {TARGET_SELECTION_MS:g} ms" if targets else "(report)",
+                ("PASS" if ok_t else "FAIL") if targets else "",
+            )
+        )
+        rows.append(
+            Row(
+                "selection",
+                f"  {method}: share at the exact optimum",
+                f"{at_opt:.1%}",
+                f"exact proven optimal {proven}/{len(cases)}",
+                f">= {TARGET_OPTIMAL_SHARE:.0%}" if targets else "(report)",
+                ("PASS" if ok_o else "FAIL") if targets else "",
+            )
+        )
         claimed = sum(p.optimal for p in plans[method])
-        rows.append(Row("selection", f"  {method}: plans that prove optimality",
-                        f"{claimed}/{len(cases)}", ""))
+        rows.append(
+            Row(
+                "selection",
+                f"  {method}: plans that prove optimality",
+                f"{claimed}/{len(cases)}",
+                "",
+            )
+        )
     return rows
 
 
 # --- 3. assignment ----------------------------------------------------------------------------
 
 
-def with_sessions(catalog: list[Course], plans: dict[str, Plan], sessions: int, seed: int
-                  ) -> tuple[list[Course], int]:
+def with_sessions(
+    catalog: list[Course], plans: dict[str, Plan], sessions: int, seed: int
+) -> tuple[list[Course], int]:
     """GENERATED sessions for the most demanded courses, 5 per course, with scarce seats."""
     rng = random.Random(seed)
     demand: dict[str, int] = {}
@@ -372,38 +471,66 @@ def with_sessions(catalog: list[Course], plans: dict[str, Plan], sessions: int, 
         sess = []
         for k in range(per_course):
             day = start + timedelta(days=14 * k + rng.randint(0, 6))
-            sess.append(CourseSession(id=f"{c.id}-s{k}", starts=day,
-                                      ends=day + timedelta(days=2), capacity=cap))
+            sess.append(
+                CourseSession(
+                    id=f"{c.id}-s{k}", starts=day, ends=day + timedelta(days=2), capacity=cap
+                )
+            )
             seats += cap
         out.append(c.model_copy(update={"sessions": tuple(sess)}))
     return out, seats
 
 
-def bench_assignment(catalog: list[Course], cases: list[tuple[list[Gap], dict[str, float]]],
-                     sessions: int, seed: int) -> list[Row]:
+def bench_assignment(
+    catalog: list[Course], cases: list[tuple[list[Gap], dict[str, float]]], sessions: int, seed: int
+) -> list[Row]:
     """assign_population (MILP or LP + rounding) vs its greedy baseline."""
     index = CatalogIndex(catalog)
-    t_plans, plans = _timed(lambda: {
-        f"E{k:06d}": choose_courses(g, index, assessed=a) for k, (g, a) in enumerate(cases)})
+    t_plans, plans = _timed(
+        lambda: {
+            f"E{k:06d}": choose_courses(g, index, assessed=a) for k, (g, a) in enumerate(cases)
+        }
+    )
     sessioned, seats = with_sessions(catalog, plans, sessions, seed)
     n_sessions = sum(len(c.sessions) for c in sessioned)
     t_opt, opt = _timed(lambda: assign_population(plans, sessioned))
     t_greedy, greedy = _timed(lambda: assign_population(plans, sessioned, max_variables=0))
     items = sum(len(p.items) for p in plans.values())
     bound = f", bound {opt.bound:,.1f}" if opt.bound is not None else ""
-    over = any(used > next(s.capacity for c in sessioned for s in c.sessions if s.id == sid)
-               for sid, used in opt.seats_used.items())
+    over = any(
+        used > next(s.capacity for c in sessioned for s in c.sessions if s.id == sid)
+        for sid, used in opt.seats_used.items()
+    )
     return [
-        Row("assignment", f"{len(plans):,} employees, {items:,} plan items, {n_sessions} "
-            f"sessions ({seats:,} seats)", "", f"plans chosen in {t_plans:.1f} s"),
-        Row("assignment", f"  time: {opt.solver} / greedy", f"{t_opt:.2f} s",
-            f"{t_greedy:.2f} s greedy"),
-        Row("assignment", "  weighted gap closure assigned",
-            f"{opt.assigned_value:,.1f}{bound}", f"{greedy.assigned_value:,.1f} greedy",
-            ">= greedy", "PASS" if opt.assigned_value >= greedy.assigned_value - 1e-6 else "FAIL"),
-        Row("assignment", "  seats given / waitlisted", f"{len(opt.assignments):,} / "
-            f"{len(opt.waitlist):,}", f"{len(greedy.assignments):,} / {len(greedy.waitlist):,}",
-            "no session over capacity", "FAIL" if over else "PASS"),
+        Row(
+            "assignment",
+            f"{len(plans):,} employees, {items:,} plan items, {n_sessions} "
+            f"sessions ({seats:,} seats)",
+            "",
+            f"plans chosen in {t_plans:.1f} s",
+        ),
+        Row(
+            "assignment",
+            f"  time: {opt.solver} / greedy",
+            f"{t_opt:.2f} s",
+            f"{t_greedy:.2f} s greedy",
+        ),
+        Row(
+            "assignment",
+            "  weighted gap closure assigned",
+            f"{opt.assigned_value:,.1f}{bound}",
+            f"{greedy.assigned_value:,.1f} greedy",
+            ">= greedy",
+            "PASS" if opt.assigned_value >= greedy.assigned_value - 1e-6 else "FAIL",
+        ),
+        Row(
+            "assignment",
+            "  seats given / waitlisted",
+            f"{len(opt.assignments):,} / {len(opt.waitlist):,}",
+            f"{len(greedy.assignments):,} / {len(greedy.waitlist):,}",
+            "no session over capacity",
+            "FAIL" if over else "PASS",
+        ),
     ]
 
 
@@ -431,25 +558,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = instances(data, pop, gaps, need)
     demo = demo_catalog(data, args.seed)
     rows += bench_selection("demo catalog shape", demo, cases[: args.instances], ["auto"], True)
-    rows += bench_selection("harder catalog", hard_catalog(data, args.seed),
-                            cases[: args.hard_instances], ["auto", "fast"], False)
+    rows += bench_selection(
+        "harder catalog",
+        hard_catalog(data, args.seed),
+        cases[: args.hard_instances],
+        ["auto", "fast"],
+        False,
+    )
     rows += bench_assignment(demo, cases[: args.assign_employees], args.sessions, args.seed)
 
-    print(f"skills engine bench: O*NET 29.3 roles ({len(data.roles)}) and skills "
-          f"({len(data.skills)}, real, CC BY 4.0); employees, assessed levels, objectives, "
-          f"catalogs, sessions GENERATED (seed {args.seed}); {os.cpu_count()} cpu(s)")
-    widths = [max(len(getattr(r, f)) for r in rows) for f in
-              ("measure", "value", "baseline", "target")]
+    print(
+        f"skills engine bench: O*NET 29.3 roles ({len(data.roles)}) and skills "
+        f"({len(data.skills)}, real, CC BY 4.0); employees, assessed levels, objectives, "
+        f"catalogs, sessions GENERATED (seed {args.seed}); {os.cpu_count()} cpu(s)"
+    )
+    widths = [
+        max(len(getattr(r, f)) for r in rows) for f in ("measure", "value", "baseline", "target")
+    ]
     head = ("measure", "value", "baseline (same run)", "target")
     widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
-    print(f"{'':11}{head[0]:<{widths[0]}}  {head[1]:>{widths[1]}}  {head[2]:<{widths[2]}}  "
-          f"{head[3]:<{widths[3]}}  verdict")
+    print(
+        f"{'':11}{head[0]:<{widths[0]}}  {head[1]:>{widths[1]}}  {head[2]:<{widths[2]}}  "
+        f"{head[3]:<{widths[3]}}  verdict"
+    )
     last = ""
     for r in rows:
         sec = r.section if r.section != last else ""
         last = r.section
-        print(f"{sec:<11}{r.measure:<{widths[0]}}  {r.value:>{widths[1]}}  "
-              f"{r.baseline:<{widths[2]}}  {r.target:<{widths[3]}}  {r.verdict}")
+        print(
+            f"{sec:<11}{r.measure:<{widths[0]}}  {r.value:>{widths[1]}}  "
+            f"{r.baseline:<{widths[2]}}  {r.target:<{widths[3]}}  {r.verdict}"
+        )
     print(f"total wall time {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.lms.port import LmsError, enroll_each
+from activities.store.engine import writer_lock
 from activities.store.tables import (
     CourseRow,
     EmployeeRow,
@@ -83,7 +84,7 @@ class BuiltinLms:
     def _writing(self) -> Iterator[Session]:
         """A write transaction; on SQLite it holds the write lock from its first statement."""
         try:
-            with self._sessions() as s:
+            with writer_lock(self._sessions), self._sessions() as s:
                 conn = s.connection()
                 if conn.dialect.name == "sqlite":
                     conn.exec_driver_sql("BEGIN IMMEDIATE")

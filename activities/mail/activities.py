@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
+from activities.store.engine import writer_lock
 from activities.store.tables import MailOutboxRow
 from schemas.learning import MailResult, NoticeRequest
 
@@ -48,7 +49,7 @@ class MailActivities:
 
     def _claim(self, req: NoticeRequest, address: str) -> tuple[str, bool]:
         """Record the intent to send; returns the Message-ID and whether it was already sent."""
-        with self._sessions.begin() as s:
+        with writer_lock(self._sessions), self._sessions.begin() as s:
             row = s.get(MailOutboxRow, req.dedupe_key)
             if row is not None:
                 return row.message_id, row.status == "sent"
@@ -66,7 +67,7 @@ class MailActivities:
             return mid, False
 
     def _mark_sent(self, key: str) -> None:
-        with self._sessions.begin() as s:
+        with writer_lock(self._sessions), self._sessions.begin() as s:
             row = s.get(MailOutboxRow, key)
             if row is not None:
                 row.status = "sent"

@@ -62,8 +62,7 @@ class CatalogIndex:
             pairs.sort(key=lambda ct: (-ct[1], ct[0].id))
             self._reaching[s] = pairs
         self._entry_level = {
-            c.id: max((t.from_level for t in c.teaches), default=0.0)
-            for c in self.courses.values()
+            c.id: max((t.from_level for t in c.teaches), default=0.0) for c in self.courses.values()
         }
 
     def __len__(self) -> int:
@@ -516,9 +515,7 @@ class _LadderCover:
         cands = pb.cands
         serving = {p for c in cands for p in c.prereqs}
         self.special = [
-            i
-            for i, c in enumerate(cands)
-            if len(c.teaches) != 1 or c.prereqs or i in serving
+            i for i, c in enumerate(cands) if len(c.teaches) != 1 or c.prereqs or i in serving
         ]
         special = set(self.special)
         self.simple: dict[str, list[int]] = {}
@@ -526,9 +523,7 @@ class _LadderCover:
             if i not in special:
                 self.simple.setdefault(c.teaches[0][0], []).append(i)
         self.goal = dict(pb.goals)
-        self.skills = sorted(
-            {s for c in cands for s, _, _ in c.teaches} | set(self.goal)
-        )
+        self.skills = sorted({s for c in cands for s, _, _ in c.teaches} | set(self.goal))
         self.cache: dict[
             tuple[str, tuple[tuple[float, float], ...]], tuple[Cost, list[int]] | None
         ] = {}

@@ -5,6 +5,8 @@ Opening migrates the schema to the newest Alembic revision (`activities.store.mi
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,23 @@ def open_engine(url: str) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory that keeps loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """One writer at a time per SQLite file within this process (a no-op elsewhere).
+
+    SQLite admits one writer; without this, concurrent writers wait in SQLite's busy handler,
+    which sleeps in growing steps (up to 100 ms) instead of handing over as soon as the lock
+    frees. PostgreSQL needs no such lock.
+    """
+    bind = sessions.kw.get("bind")
+    url = getattr(bind, "url", None)
+    if url is None or url.get_backend_name() != "sqlite":
+        return nullcontext()
+    key = str(url)
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(key, threading.Lock())
