@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
+from activities.lms.builtin import BuiltinLms
+from activities.lms.completions import PollRequest
 from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
 from schemas.events import REVIEW_COMPLETED
 from schemas.learning import EmployeeLearningState
@@ -25,6 +27,7 @@ from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.kafka import make_producer
 from talentloop.smtpsink import read_maildir
+from workflows.completion_poll import CompletionPollWorkflow
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 pytestmark = pytest.mark.integration
@@ -269,3 +272,37 @@ async def test_completion_through_kafka_closes_gaps_and_announces_gap_closed(
         if m["X-Talentloop-Key"].startswith(f"{employee}:completed:")
     ]
     assert len(congratulations) == len(enrolled)
+
+
+async def test_completion_poll_schedule_run_delivers_each_lms_completion_once(
+    settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
+) -> None:
+    employee = "E00008"
+    await asyncio.to_thread(
+        publish_events, settings, [review_event(sessions, employee, "ev-e2e-5", shortfall=1.5)]
+    )
+    state = await eventually(lambda: _handled(client, employee, "ev-e2e-5"))
+    enrolled = [i for i in state.items if i.status == "enrolled"]
+    assert enrolled, state.timeline
+    course = enrolled[0].course_id
+    BuiltinLms(sessions).complete(employee, course)  # the learner finishes it in the LMS
+
+    poll = PollRequest(employee_ids=[employee], activity_task_queue=settings.lms_task_queue)
+    first = await client.execute_workflow(
+        CompletionPollWorkflow.run, poll, id="poll-test-1", task_queue=settings.task_queue
+    )
+    assert first.signalled >= 1 and first.recorded >= 1
+    state = await eventually(
+        lambda: _item_status(client, employee, course, "completed"), timeout=60
+    )
+    again = await client.execute_workflow(
+        CompletionPollWorkflow.run, poll, id="poll-test-2", task_queue=settings.task_queue
+    )
+    assert again.signalled == 0
+    state = await state_of(client, employee)
+    assert sum(1 for h in state.history if h.type == "course.completed.v1") == 1
+
+
+async def _item_status(client: Client, employee: str, course: str, status: str) -> bool:
+    state = await state_of(client, employee)
+    return any(i.course_id == course and i.status == status for i in state.items)
