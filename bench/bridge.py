@@ -37,8 +37,6 @@ import contextlib
 import json
 import logging
 import os
-import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -59,7 +57,8 @@ from talentloop.bridge import Bridge
 from talentloop.cloudevents import decode
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
-from talentloop.kafka import ensure_topics, make_consumer, make_producer, topic_for_type
+from talentloop.kafka import make_consumer, make_producer, topic_for_type
+from talentloop.private import lane, private_settings
 from talentloop.temporal import connect
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
@@ -69,57 +68,6 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- stack -----------------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports, free now, below the kernel's ephemeral range."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.SystemRandom()
-    ports: list[int] = []
-    while len(ports) < count:
-        port = rng.randrange(10_000, low)
-        if port in ports:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
-
-
-def stack_settings(state_dir: Path, partitions: int) -> Settings:
-    """Settings of a private stack: free ports, state in `state_dir`."""
-    temporal, ui, kafka, smtp = free_ports(4)
-    return Settings(
-        state_dir=state_dir,
-        host="127.0.0.1",
-        temporal_port=temporal,
-        temporal_ui_port=ui,
-        kafka_port=kafka,
-        smtp_port=smtp,
-        topic_partitions=partitions,
-        database_url=f"sqlite:///{state_dir / 'app.db'}",
-    )
-
-
-def lane(settings: Settings, name: str) -> Settings:
-    """The same stack with fresh topics, consumer group and task queue; topics are created."""
-    values = settings.model_dump()
-    values.update(
-        topic_reviews=f"{name}.reviews",
-        topic_objectives=f"{name}.objectives",
-        topic_completions=f"{name}.completions",
-        topic_employees=f"{name}.employees",
-        topic_outbound=f"{name}.events",
-        topic_dlq=f"{name}.dlq",
-        consumer_group=f"{name}-group",
-        task_queue=f"{name}-queue",
-    )
-    isolated = Settings(**values)
-    ensure_topics(isolated)
-    return isolated
 
 
 def cpu_seconds(pid: int) -> float:
@@ -443,7 +391,7 @@ async def run_bridge(
 def private_stack(partitions: int, keep: bool) -> Iterator[tuple[Settings, DevStack]]:
     """A dev stack of its own on free ports in a temporary directory, always stopped."""
     state = Path(tempfile.mkdtemp(prefix="bench-bridge-"))
-    settings = stack_settings(state, partitions)
+    settings = private_settings(state, topic_partitions=partitions)
     stack = DevStack(settings)
     try:
         stack.up()
@@ -494,7 +442,7 @@ async def bridge_stage(
     client: Client, settings: Settings, args: argparse.Namespace, rnd: int, meter: CpuMeter
 ) -> Result:
     """Publish the round's events to fresh topics and run a bridge over them."""
-    bridged = lane(settings, f"r{rnd}b")
+    bridged = lane(settings, f"r{rnd}b", task_queue=f"r{rnd}b-queue")
     ends = publish(bridged, make_events(args.kind, args.events, args.employees, f"r{rnd}b"))
     return await run_bridge(client, bridged, ends, meter, args.bridge_options)
 
@@ -511,13 +459,13 @@ async def measure(args: argparse.Namespace, out: Callable[[str], None]) -> list[
             f"{os.cpu_count()} cpus"
         )
 
-        consume = lane(settings, "c")
+        consume = lane(settings, "c", task_queue="c-queue")
         ends = publish(consume, make_events(args.kind, n, m, "c"))
         results = [await asyncio.to_thread(consume_raw, consume, ends, meter)]
         out(f"  {results[-1].stage}: {results[-1].rate:.0f}/s")
 
         # A few calls first so that connection set-up is not measured.
-        warm = lane(settings, "w")
+        warm = lane(settings, "w", task_queue="w-queue")
         await signal_with_start(
             client, warm, validated(warm, make_events(args.kind, 50, 50, "w")), 50, meter
         )
@@ -529,7 +477,7 @@ async def measure(args: argparse.Namespace, out: Callable[[str], None]) -> list[
                 measured.append(await bridge_stage(client, settings, args, rnd, meter))
                 out(f"  {measured[-1].stage} #{rnd + 1}: {measured[-1].rate:.0f}/s")
             for i, concurrency in enumerate(args.concurrency):
-                stage = lane(settings, f"r{rnd}t{i}")
+                stage = lane(settings, f"r{rnd}t{i}", task_queue=f"r{rnd}t{i}-queue")
                 evs = validated(stage, make_events(args.kind, n, m, f"r{rnd}t{i}"))
                 measured.append(await signal_with_start(client, stage, evs, concurrency, meter))
                 out(f"  {measured[-1].stage} #{rnd + 1}: {measured[-1].rate:.0f}/s")

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,24 +43,10 @@ from bench.noop import NoopWorkflow  # noqa: E402
 from talentloop.config import Settings  # noqa: E402
 from talentloop.devstack import DevStack  # noqa: E402
 from talentloop.kafka import make_producer  # noqa: E402
+from talentloop.private import private_settings  # noqa: E402
 from talentloop.seed import seed  # noqa: E402
 from talentloop.temporal import connect  # noqa: E402
 from workflows.employee import workflow_id_for  # noqa: E402
-
-
-def free_ports(count: int) -> list[int]:
-    """Free loopback ports below the ephemeral range (Temporal binds ephemeral ones itself)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = random.randrange(10_000, 32_000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def review_for(person: EmployeeRow, skills: list[RoleRequirementRow]) -> dict[str, Any]:
@@ -304,14 +288,8 @@ def main() -> None:
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    temporal, ui, kafka, smtp = free_ports(4)
-    settings = Settings(
-        state_dir=state,
-        temporal_port=temporal,
-        temporal_ui_port=ui,
-        kafka_port=kafka,
-        smtp_port=smtp,
-        database_url=f"sqlite:///{state / 'app.db'}",
+    settings = private_settings(
+        state,
         approval_hours_over=None,
         approval_cost_over=None,
         task_queue="bench-e2e",

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
-from stacksettings import stack_settings
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from talentloop.devstack import COMPONENTS, DevStack, DevStackError, render_status
+from talentloop.private import private_settings
 from talentloop.smtpsink import read_maildir
 from workflows import search_attributes
 
@@ -37,7 +37,7 @@ def pid_alive(pid: int) -> bool:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(stack_settings(tmp_path / "state"), startup_timeout=90)
+    stack = DevStack(private_settings(tmp_path / "state"), startup_timeout=90)
     seen: dict[int, list[str]] = {}
     try:
         yield stack
@@ -92,7 +92,7 @@ async def test_up_status_up_again_down(stack: DevStack) -> None:
         wanted = [*settings.inbound_topics, settings.topic_outbound, settings.topic_dlq]
         described = {t["name"]: t for t in admin.describe_topics(wanted)}
         assert set(described) == set(wanted)
-        assert all(len(t["partitions"]) == 3 for t in described.values())
+        assert all(len(t["partitions"]) == settings.topic_partitions for t in described.values())
     finally:
         admin.close()
 
@@ -146,7 +146,7 @@ async def test_up_status_up_again_down(stack: DevStack) -> None:
 
 
 def test_down_never_kills_a_process_it_did_not_start(tmp_path: Path) -> None:
-    settings = stack_settings(tmp_path / "state")
+    settings = private_settings(tmp_path / "state")
     stack = DevStack(settings)
     pids_dir = settings.state_dir / "pids"
     pids_dir.mkdir(parents=True)
@@ -171,7 +171,7 @@ def test_down_never_kills_a_process_it_did_not_start(tmp_path: Path) -> None:
 
 
 def test_up_refuses_a_port_taken_by_someone_else(tmp_path: Path) -> None:
-    settings = stack_settings(tmp_path / "state")
+    settings = private_settings(tmp_path / "state")
     with socket.socket() as squatter:
         squatter.bind((settings.host, settings.smtp_port))
         squatter.listen()

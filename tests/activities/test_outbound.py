@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from stacksettings import stack_settings
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -23,6 +22,7 @@ from schemas.outbound import (
     outbound_event,
 )
 from talentloop.devstack import DevStack
+from talentloop.private import private_settings
 
 TOPIC = "talentloop.events.test"
 PARTITIONS = 3
@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def bootstrap(tmp_path_factory):
-    settings = stack_settings(tmp_path_factory.mktemp("outbound"))
+    settings = private_settings(tmp_path_factory.mktemp("outbound"))
     stack = DevStack(settings)
     try:
         stack.up(only=("kafka",))

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from stacksettings import stack_settings
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
@@ -16,7 +15,7 @@ from activities.store.engine import open_engine, session_factory
 from talentloop.bridge import Bridge, directory_check
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
-from talentloop.kafka import ensure_topics
+from talentloop.private import private_settings
 from talentloop.seed import seed
 from talentloop.temporal import connect
 from talentloop.worker import running_worker
@@ -25,7 +24,7 @@ from talentloop.worker import running_worker
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("stack")
-    settings = stack_settings(state, database_url=f"sqlite:///{state / 'app.db'}")
+    settings = private_settings(state, database_url=f"sqlite:///{state / 'app.db'}")
     stack = DevStack(settings)
     try:
         stack.up()
@@ -66,25 +65,3 @@ async def bridge(
     yield running
     stop.set()
     await asyncio.wait_for(task, timeout=60)
-
-
-def lane(settings: Settings, name: str) -> Settings:
-    """The same stack with topics and a consumer group of its own, so a test's bridges see
-    only that test's events. The topics are created."""
-    values = settings.model_dump()
-    values.update(
-        topic_reviews=f"{name}.reviews",
-        topic_objectives=f"{name}.objectives",
-        topic_completions=f"{name}.completions",
-        topic_employees=f"{name}.employees",
-        topic_dlq=f"{name}.dlq",
-        consumer_group=f"{name}-bridge",
-    )
-    isolated = Settings(**values)
-    ensure_topics(isolated)
-    return isolated
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that make a child process use exactly `settings`."""
-    return settings.to_env()

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import lane, settings_env
 from kafka import KafkaConsumer, TopicPartition
 from temporalio.client import Client
 
@@ -22,6 +21,7 @@ from schemas.learning import EmployeeLearningState
 from talentloop.bridge import Bridge, directory_check
 from talentloop.cli import publish_events
 from talentloop.config import Settings
+from talentloop.private import lane
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ def committed(settings: Settings) -> dict[int, int | None]:
 def start_bridge_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "talentloop.cli", "bridge"],
-        env=settings_env(settings),
+        env=settings.to_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import lane, settings_env
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -27,6 +26,7 @@ from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.dlq import read_dead_letters, replay
 from talentloop.kafka import make_producer
+from talentloop.private import lane
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 from workflows.rollout import StrategyRolloutWorkflow
 
@@ -132,7 +132,7 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
     # `talentloop dlq list` shows them, one line each.
     listing = subprocess.run(
         [sys.executable, "-m", "talentloop.cli", "dlq", "list"],
-        env=settings_env(own),
+        env=own.to_env(),
         capture_output=True,
         text=True,
         timeout=60,

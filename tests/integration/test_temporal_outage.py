@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import lane
-from stacksettings import free_ports
 from test_bridge_delivery import assert_exactly_once_in_order, committed, moves, wait_all_handled
 
 from talentloop.bridge import Bridge
 from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
+from talentloop.private import free_ports, lane
 from talentloop.temporal import connect
 from talentloop.worker import running_worker
 

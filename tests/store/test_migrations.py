@@ -61,8 +61,17 @@ def test_a_database_made_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
     url = f"sqlite:///{tmp_path / 'old.db'}"
     legacy = create_engine(url)
     # What `create_all` made before migrations: the baseline tables, no alembic_version.
-    baseline = ["skills", "roles", "role_requirements", "courses", "employees", "evidence",
-                 "lms_enrollments", "mail_outbox", "objective_sets"]
+    baseline = [
+        "skills",
+        "roles",
+        "role_requirements",
+        "courses",
+        "employees",
+        "evidence",
+        "lms_enrollments",
+        "mail_outbox",
+        "objective_sets",
+    ]
     with legacy.begin() as conn:
         Base.metadata.create_all(conn, tables=[Base.metadata.tables[t] for t in baseline])
         conn.execute(text("DROP INDEX IF EXISTS ix_lms_enrollments_session_status"))

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from stacksettings import free_ports, stack_settings
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -42,6 +41,7 @@ from schemas.learning import (
 )
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
+from talentloop.private import free_ports, private_settings
 from talentloop.seed import seed
 from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
@@ -67,7 +67,7 @@ def time_skipping_server() -> str:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("timeskip")
-    settings = stack_settings(
+    settings = private_settings(
         state, database_url=f"sqlite:///{state / 'app.db'}", task_queue="timeskip"
     )
     sessions = session_factory(open_engine(settings.db_url))

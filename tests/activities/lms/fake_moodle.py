@@ -124,11 +124,7 @@ class MoodleState:
                     "invalidparameter",
                     "Invalid parameter value detected",
                 )
-            found = [
-                c
-                for c in self.courses.values()
-                if fld == "" or str(c.get(fld)) == str(value)
-            ]
+            found = [c for c in self.courses.values() if fld == "" or str(c.get(fld)) == str(value)]
             return {"courses": found, "warnings": []}
         if fn == "core_course_search_courses":
             if p.get("criterianame") != "tagid":

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from dbs import EMPLOYEES, seed_small
-from stacksettings import free_ports
 
 from activities.store.engine import open_engine, session_factory
+from talentloop.private import free_ports
 
 
 def lms(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,4 +71,3 @@ def test_sessions_enrollments_and_completion(tmp_path: Path) -> None:
     assert "publishing course.completed failed" in done.stderr
     status = builtin.status(EMPLOYEES[0], "C-SQL")
     assert status is not None and status.status == "completed"
-

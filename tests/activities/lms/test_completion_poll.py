@@ -58,9 +58,7 @@ def test_overlapping_polls_deliver_each_completion_once(builtin: BuiltinDb) -> N
         == 0
     )
     cursor = poller.cursor()
-    assert cursor is not None and abs(cursor - (now - timedelta(minutes=1))) < timedelta(
-        seconds=1
-    )
+    assert cursor is not None and abs(cursor - (now - timedelta(minutes=1))) < timedelta(seconds=1)
     # The next poll's window overlaps the delivered ones; only the new completion comes.
     builtin.lms.complete(EMPLOYEES[2], "C-SQL")
     second = poller.poll(req)

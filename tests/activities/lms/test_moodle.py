@@ -27,8 +27,13 @@ def state() -> MoodleState:
         "C-SQL",
         "SQL for analysts",
         customfields=[
-            {"name": "Skills", "shortname": "skills", "type": "text",
-             "valueraw": "Programming, onet:2.A.1.e", "value": "Programming, onet:2.A.1.e"}
+            {
+                "name": "Skills",
+                "shortname": "skills",
+                "type": "text",
+                "valueraw": "Programming, onet:2.A.1.e",
+                "value": "Programming, onet:2.A.1.e",
+            }
         ],
     )
     s.add_course(11, "C-GIT", "Git basics")

@@ -63,12 +63,21 @@ def random_objectives(rng: random.Random, roles: list[Role]) -> list[ObjectiveSe
         )
 
     return [
-        ObjectiveSet(id="strategy", version=1, effective_from=date(2026, 1, 1),
-                     objectives=(objective(0), objective(1))),
-        ObjectiveSet(id="strategy", version=2, effective_from=date(2026, 3, 1),
-                     objectives=(objective(2), objective(3), objective(4))),
-        ObjectiveSet(id="later", version=1, effective_from=date(2027, 1, 1),
-                     objectives=(objective(5),)),
+        ObjectiveSet(
+            id="strategy",
+            version=1,
+            effective_from=date(2026, 1, 1),
+            objectives=(objective(0), objective(1)),
+        ),
+        ObjectiveSet(
+            id="strategy",
+            version=2,
+            effective_from=date(2026, 3, 1),
+            objectives=(objective(2), objective(3), objective(4)),
+        ),
+        ObjectiveSet(
+            id="later", version=1, effective_from=date(2027, 1, 1), objectives=(objective(5),)
+        ),
         objective(6),
     ]
 
@@ -93,26 +102,41 @@ def test_population_gaps_equal_the_per_employee_path(seed, min_gap, role_needs_e
     n = 300
     group = np.array([rng.randrange(len(groups)) for _ in range(n)])
     assessed = np.array(
-        [[rng.choice([np.nan, rng.uniform(0, 7), float(rng.randint(0, 7))]) for _ in SKILLS]
-         for _ in range(n)]
+        [
+            [rng.choice([np.nan, rng.uniform(0, 7), float(rng.randint(0, 7))]) for _ in SKILLS]
+            for _ in range(n)
+        ]
     )
-    out = population_gaps(matrix, group, assessed, min_gap=min_gap,
-                          role_needs_evidence=role_needs_evidence)
+    out = population_gaps(
+        matrix, group, assessed, min_gap=min_gap, role_needs_evidence=role_needs_evidence
+    )
     for e in range(n):
         role, dept = groups[group[e]]
-        expected = plain(role, objectives, dept, dict(zip(SKILLS, assessed[e], strict=True)),
-                         min_gap, role_needs_evidence)
+        expected = plain(
+            role,
+            objectives,
+            dept,
+            dict(zip(SKILLS, assessed[e], strict=True)),
+            min_gap,
+            role_needs_evidence,
+        )
         assert out.gaps_for(e, SKILL_BY_ID) == expected
         assert out.totals()[e] == pytest.approx(sum(g.weighted_size for g in expected))
         assert out.counts()[e] == len(expected)
 
 
 def test_product_rule_unrated_role_skill_is_no_gap_but_unrated_objective_skill_is():
-    role = Role(id="onet:15-1232.00", title="Computer User Support Specialists",
-                requirements=(RoleRequirement(skill_id="s0", level=4, importance=3),
-                              RoleRequirement(skill_id="s1", level=4, importance=3)))
-    cloud = Objective(id="Q3-cloud", priority=2,
-                      requirements=(ObjectiveRequirement(skill_id="s2", target=3),))
+    role = Role(
+        id="onet:15-1232.00",
+        title="Computer User Support Specialists",
+        requirements=(
+            RoleRequirement(skill_id="s0", level=4, importance=3),
+            RoleRequirement(skill_id="s1", level=4, importance=3),
+        ),
+    )
+    cloud = Objective(
+        id="Q3-cloud", priority=2, requirements=(ObjectiveRequirement(skill_id="s2", target=3),)
+    )
     matrix = requirement_matrix([(role, None)], [cloud], SKILLS, ON)
     levels = np.full((1, len(SKILLS)), np.nan)
     levels[0, 0] = 3.8  # within rating noise of 4

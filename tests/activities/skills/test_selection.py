@@ -312,8 +312,9 @@ def test_exact_cover_closes_every_coverable_gap_at_optimum(inst, key, node_limit
     gaps, catalog, completed, enrolled = inst
     # node_limit=1 makes the search give up at once, so the MILP solves every part.
     extra = {} if node_limit is None else {"node_limit": node_limit, "method": "exact"}
-    plan = choose_courses(gaps, catalog, completed=completed, enrolled=enrolled, minimise=key,
-                          **extra)
+    plan = choose_courses(
+        gaps, catalog, completed=completed, enrolled=enrolled, minimise=key, **extra
+    )
     ref = brute_force(gaps, catalog, completed, enrolled, key=key)
     levels = check_feasible(plan, gaps, catalog, completed, enrolled)
     for g in gaps:

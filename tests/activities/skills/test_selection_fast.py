@@ -15,15 +15,27 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def gap(skill, current, target, weight=1.0):
-    return Gap(skill_id=skill, skill_name=skill.upper(), target=target, current=current,
-               size=target - current, weight=weight, source="onet:1", source_title="Analyst")
+    return Gap(
+        skill_id=skill,
+        skill_name=skill.upper(),
+        target=target,
+        current=current,
+        size=target - current,
+        weight=weight,
+        source="onet:1",
+        source_title="Analyst",
+    )
 
 
 def course(cid, hours, *teaches, prereqs=()):
-    return Course(id=cid, title=cid, hours=hours, cost=hours * 10,
-                  teaches=tuple(CourseSkill(skill_id=s, from_level=f, to_level=t)
-                                for s, f, t in teaches),
-                  prerequisites=tuple(prereqs))
+    return Course(
+        id=cid,
+        title=cid,
+        hours=hours,
+        cost=hours * 10,
+        teaches=tuple(CourseSkill(skill_id=s, from_level=f, to_level=t) for s, f, t in teaches),
+        prerequisites=tuple(prereqs),
+    )
 
 
 def run_in_order(plan, catalog, gaps):
@@ -57,13 +69,20 @@ def ladder_instances(draw, prereqs=False):
         members = draw(st.lists(st.sampled_from(SKILLS), min_size=2, max_size=3, unique=True))
         lo = draw(st.sampled_from([0.0, 1.0, 2.0]))
         hi = lo + draw(st.sampled_from([2.0, 3.0]))
-        catalog.append(course(f"bundle{k}", draw(st.integers(4, 30)),
-                              *[(m, lo, hi) for m in members]))
+        catalog.append(
+            course(f"bundle{k}", draw(st.integers(4, 30)), *[(m, lo, hi) for m in members])
+        )
     gaps = []
     for s in draw(st.lists(st.sampled_from(SKILLS), min_size=1, max_size=4, unique=True)):
         cur = draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.25]))
-        gaps.append(gap(s, cur, cur + draw(st.sampled_from([0.5, 1.0, 2.0, 3.5])),
-                        weight=draw(st.integers(1, 5))))
+        gaps.append(
+            gap(
+                s,
+                cur,
+                cur + draw(st.sampled_from([0.5, 1.0, 2.0, 3.5])),
+                weight=draw(st.integers(1, 5)),
+            )
+        )
     return gaps, catalog
 
 
@@ -114,7 +133,16 @@ def test_reasons_name_the_role_by_title():
 
 
 def test_due_dates_and_objectives_survive_the_fast_path():
-    g = Gap(skill_id="a", skill_name="A", target=3, current=0, size=3, weight=2,
-            source="Q3-cloud", objective_id="Q3-cloud", due=date(2027, 3, 31))
+    g = Gap(
+        skill_id="a",
+        skill_name="A",
+        target=3,
+        current=0,
+        size=3,
+        weight=2,
+        source="Q3-cloud",
+        objective_id="Q3-cloud",
+        due=date(2027, 3, 31),
+    )
     plan = choose_courses([g], [course("a-found", 5, ("a", 0, 3))])
     assert plan.items[0].reason == "A 0→3 for objective Q3-cloud, due 2027-03-31"
