@@ -109,17 +109,28 @@ async def test_kill_9_mid_batch_then_restart_loses_nothing_and_doubles_nothing(
     events = moves("k9", 40)
     await asyncio.to_thread(publish_events, own, events)
     first = start_bridge_process(own)
+    watcher = KafkaConsumer(
+        bootstrap_servers=own.kafka_servers, group_id=own.consumer_group, enable_auto_commit=False
+    )
+    parts = [TopicPartition(own.topic_employees, p) for p in range(own.topic_partitions)]
     try:
-        # Let it get part of the way, then kill it without warning.
-        deadline = time.monotonic() + 60
-        while len((await handled_ids(client, "k9", EMPLOYEES[:1]))[EMPLOYEES[0]]) < 2:
+        # Kill it without warning as soon as it has committed part of the topic.
+        deadline = time.monotonic() + 90
+        progress = 0
+        while progress == 0:
             assert time.monotonic() < deadline and first.poll() is None
             await asyncio.sleep(0.02)
+            progress = sum(
+                await asyncio.to_thread(lambda: [watcher.committed(tp) or 0 for tp in parts])
+            )
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    partial = sum(len(v) for v in (await handled_ids(client, "k9")).values())
-    assert partial < len(events), "the bridge finished before it was killed: test proves nothing"
+    after_kill = sum(await asyncio.to_thread(lambda: [watcher.committed(tp) or 0 for tp in parts]))
+    watcher.close()
+    assert 0 < after_kill < len(events), (
+        f"committed {after_kill} of {len(events)} at the kill: the test must kill mid-way"
+    )
 
     second = start_bridge_process(own)
     try:
