@@ -6,18 +6,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from schemas.events import COURSE_COMPLETED, EMPLOYEE_UPDATED, OBJECTIVES_CHANGED, REVIEW_COMPLETED
+from schemas.events import EVENT_TYPES
 from talentloop.config import Settings
 
 
 def topic_for_type(settings: Settings, event_type: str) -> str | None:
     """The inbound topic an event type is published on, if it is an inbound type."""
-    return {
-        REVIEW_COMPLETED: settings.topic_reviews,
-        OBJECTIVES_CHANGED: settings.topic_objectives,
-        COURSE_COMPLETED: settings.topic_completions,
-        EMPLOYEE_UPDATED: settings.topic_employees,
-    }.get(event_type)
+    spec = EVENT_TYPES.get(event_type)
+    return spec.topic(settings) if spec is not None and spec.direction == "inbound" else None
 
 
 def make_consumer(settings: Settings, group_id: str | None = None) -> KafkaConsumer:
