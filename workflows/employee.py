@@ -639,37 +639,60 @@ class EmployeeLearningWorkflow:
             retry_policy=_RETRY,
         )
 
+    def _enroll_request(self, employee: Employee, item: PlanItemState, cause: str) -> EnrollRequest:
+        return EnrollRequest(
+            employee_id=employee.id,
+            course_id=item.course_id,
+            due=item.due,
+            reason=item.reason,
+            source_event=cause,
+        )
+
+    def _record_enrollment(
+        self, item: PlanItemState, enrollment: Enrollment | None, refusal: str, why: str
+    ) -> bool:
+        """Move the item as the LMS answered: failed, waitlisted or enrolled (True)."""
+        if enrollment is None:
+            self._move(item.course_id, "failed", f"the LMS refused the enrollment: {refusal}")
+            return False
+        if enrollment.status == "waitlisted":
+            self._move(
+                item.course_id,
+                "waitlisted",
+                f"the session is full: waitlist position {enrollment.waitlist_position}",
+                enrollment_id=enrollment.enrollment_id,
+            )
+            return False
+        due = enrollment.due or item.due
+        self._move(
+            item.course_id,
+            "enrolled",
+            why,
+            enrollment_id=enrollment.enrollment_id,
+            due=due,
+            reminders_sent=reminders_already_past(due, self._inp.policy, workflow.now()),
+        )
+        return True
+
     async def _enroll(
         self, employee: Employee, course_id: str, cause: str, why: str | None = None
     ) -> bool:
         """Enroll in the LMS; a permanent refusal marks the item failed with the reason."""
         item = self._item_or_fail(course_id)
         try:
-            enrollment = await workflow.execute_activity_method(
+            enrollment: Enrollment | None = await workflow.execute_activity_method(
                 LmsActivities.enroll,
-                EnrollRequest(
-                    employee_id=employee.id,
-                    course_id=course_id,
-                    due=item.due,
-                    reason=item.reason,
-                    source_event=cause,
-                ),
+                self._enroll_request(employee, item, cause),
                 task_queue=self._inp.lms_task_queue,
                 start_to_close_timeout=_TIMEOUT,
                 retry_policy=_RETRY,
             )
+            refusal = ""
         except ActivityError as err:
-            self._move(course_id, "failed", f"the LMS refused the enrollment: {_error_text(err)}")
+            enrollment, refusal = None, _error_text(err)
+        if not self._record_enrollment(item, enrollment, refusal, why or item.reason):
             return False
-        if enrollment.status == "waitlisted":
-            self._move(
-                course_id,
-                "waitlisted",
-                f"the session is full: waitlist position {enrollment.waitlist_position}",
-                enrollment_id=enrollment.enrollment_id,
-            )
-            return False
-        self._enrolled(item, enrollment, why or item.reason)
+        assert enrollment is not None
         if enrollment.source_event == cause:
             await self._announce(employee, enrollment, cause)
         return True
@@ -687,18 +710,7 @@ class EmployeeLearningWorkflow:
         items = [self._item_or_fail(c) for c in course_ids]
         result = await workflow.execute_activity_method(
             LmsActivities.enroll_many,
-            BulkEnrollRequest(
-                requests=[
-                    EnrollRequest(
-                        employee_id=employee.id,
-                        course_id=i.course_id,
-                        due=i.due,
-                        reason=i.reason,
-                        source_event=cause,
-                    )
-                    for i in items
-                ]
-            ),
+            BulkEnrollRequest(requests=[self._enroll_request(employee, i, cause) for i in items]),
             task_queue=self._inp.lms_task_queue,
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
@@ -706,35 +718,15 @@ class EmployeeLearningWorkflow:
         enrolled: list[str] = []
         announcements = []
         for item, outcome in zip(items, result.outcomes, strict=True):
+            refusal = outcome.error.message if outcome.error else "no answer"
             enrollment = outcome.enrollment
-            if enrollment is None:
-                reason = outcome.error.message if outcome.error else "no answer"
-                self._move(item.course_id, "failed", f"the LMS refused the enrollment: {reason}")
-            elif enrollment.status == "waitlisted":
-                self._move(
-                    item.course_id,
-                    "waitlisted",
-                    f"the session is full: waitlist position {enrollment.waitlist_position}",
-                    enrollment_id=enrollment.enrollment_id,
-                )
-            else:
-                self._enrolled(item, enrollment, item.reason)
+            if self._record_enrollment(item, enrollment, refusal, item.reason):
+                assert enrollment is not None
                 enrolled.append(item.course_id)
                 if enrollment.source_event == cause:
                     announcements.append(self._announce(employee, enrollment, cause))
         await asyncio.gather(*announcements)
         return enrolled
-
-    def _enrolled(self, item: PlanItemState, enrollment: Enrollment, why: str) -> None:
-        due = enrollment.due or item.due
-        self._move(
-            item.course_id,
-            "enrolled",
-            why,
-            enrollment_id=enrollment.enrollment_id,
-            due=due,
-            reminders_sent=reminders_already_past(due, self._inp.policy, workflow.now()),
-        )
 
     async def _announce(self, employee: Employee, enrollment: Enrollment, cause: str) -> None:
         await self._publish(
