@@ -32,8 +32,6 @@ from schemas.learning import (
     PlanRequest,
 )
 from schemas.skills import (
-    Course,
-    CourseSkill,
     Evidence,
     Gap,
     ObjectiveSet,
@@ -45,6 +43,12 @@ from schemas.skills import (
 DEFAULT_POLICY = "manager_over_self"
 MIN_GAP = 0.5
 """Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
+
+
+@dataclass(frozen=True)
+class _Reference:
+    catalog: CatalogIndex
+    skills: dict[str, Skill]
 
 
 @dataclass
@@ -93,7 +97,7 @@ class PlanningActivities:
         self._min_gap = min_gap
         self._catalog_ttl = catalog_ttl
         self._catalog_lock = threading.Lock()
-        self._cached: tuple[float, CatalogIndex] | None = None
+        self._cached: tuple[float, _Reference] | None = None
 
     def _store_evidence(self, s: Session, employee_id: str, evidence: list[Evidence]) -> None:
         for e in evidence:
@@ -154,31 +158,19 @@ class PlanningActivities:
             ),
         )
 
-    def _catalog(self, s: Session) -> CatalogIndex:
-        """The catalog, indexed; re-read at most every `catalog_ttl` seconds."""
+    def _reference(self, s: Session) -> _Reference:
+        """Catalog (indexed) and skill names; re-read at most every `catalog_ttl` seconds."""
         now = time.monotonic()
         with self._catalog_lock:
             if self._cached is not None and now - self._cached[0] < self._catalog_ttl:
                 return self._cached[1]
-        index = CatalogIndex(self._read_catalog(s))
+        reference = _Reference(
+            catalog=CatalogIndex(c.to_course() for c in s.scalars(select(CourseRow))),
+            skills={r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))},
+        )
         with self._catalog_lock:
-            self._cached = (now, index)
-        return index
-
-    @staticmethod
-    def _read_catalog(s: Session) -> list[Course]:
-        return [
-            Course(
-                id=c.id,
-                title=c.title,
-                hours=c.hours,
-                cost=c.cost,
-                modality=c.modality,
-                teaches=tuple(CourseSkill.model_validate(t) for t in c.teaches),
-                prerequisites=tuple(c.prerequisites),
-            )
-            for c in s.scalars(select(CourseRow))
-        ]
+            self._cached = (now, reference)
+        return reference
 
     def _load(self, s: Session, employee: Employee, on: date) -> _Context:
         taken = s.execute(
@@ -187,11 +179,12 @@ class PlanningActivities:
             )
         ).all()
         objective_sets = sets_in_force(s, on)
+        reference = self._reference(s)
         return _Context(
             role=self._role(s, employee.role_id),
             evidence=self._evidence(s, employee.id),
-            skills={r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))},
-            catalog=self._catalog(s),
+            skills=reference.skills,
+            catalog=reference.catalog,
             objective_sets=objective_sets,
             completed={c for c, st in taken if st == "completed"},
             enrolled={c for c, st in taken if st not in ("completed", "withdrawn")},
@@ -250,7 +243,7 @@ class PlanningActivities:
         on = req.completed_at.date()
         with self._sessions() as s:
             course = s.get(CourseRow, req.course_id)
-        teaches = [CourseSkill.model_validate(t) for t in (course.teaches if course else [])]
+        teaches = list(course.to_course().teaches) if course else []
         evidence = [
             Evidence(
                 skill_id=t.skill_id,

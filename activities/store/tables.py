@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from schemas.skills import Course, CourseSkill
+
 
 class Base(DeclarativeBase):
     """Declarative base of every talentloop table."""
@@ -69,6 +71,18 @@ class CourseRow(Base):
     modality: Mapped[str] = mapped_column(String(32), default="online")
     teaches: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     prerequisites: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    def to_course(self) -> Course:
+        """The course as the skills engine sees it."""
+        return Course(
+            id=self.id,
+            title=self.title,
+            hours=self.hours,
+            cost=self.cost,
+            modality=self.modality,
+            teaches=tuple(CourseSkill.model_validate(t) for t in self.teaches),
+            prerequisites=tuple(self.prerequisites),
+        )
 
 
 class EmployeeRow(Base):
