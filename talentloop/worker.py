@@ -12,7 +12,6 @@ from functools import partial
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.directory import DirectoryActivities
 from activities.lms.activities import LmsActivities
@@ -37,15 +36,6 @@ from workflows.rollout import StrategyRolloutWorkflow
 
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
-
-
-_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "pydantic", "pydantic_core", "annotated_types", "schemas"
-    )
-)
-"""Workflows run sandboxed; pydantic and our (pure, immutable) schema models are passed
-through instead of re-imported for every workflow run, which costs most of a worker's CPU."""
 
 
 def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:
@@ -110,7 +100,6 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             ],
             activity_executor=pool,
             max_concurrent_activities=ACTIVITY_THREADS,
-            workflow_runner=_RUNNER,
         )
         # LMS calls have a queue of their own: its rate limit holds across all workers.
         lms_worker = Worker(
