@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from schemas.envelope import STRUCTURED_CONTENT_TYPE
-from schemas.events import EVENT_TYPES
-from schemas.outbound import PublishRequest, PublishResult
+from schemas.envelope import STRUCTURED_CONTENT_TYPE, AnyCloudEvent
+from schemas.events import EVENT_TYPES, EventSpec
+from schemas.outbound import PublishBatch, PublishRequest, PublishResult
 
 
 class OutboundActivities:
@@ -82,49 +82,79 @@ class OutboundActivities:
             ApplicationError: Non-retryable, when the event is not an outbound type or does not
                 match its schema. Broker errors propagate and are retried by Temporal.
         """
-        spec = EVENT_TYPES.get(req.event.type)
-        if spec is None or spec.direction != "outbound":
-            raise ApplicationError(
-                f"{req.event.type!r} is not an outbound event type",
-                type="NotOutbound",
-                non_retryable=True,
-            )
-        raw = req.event.model_dump_json(exclude_none=True)
-        try:
-            event = spec.envelope.model_validate_json(raw)
-        except ValidationError as err:
-            fields = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
-            )
-            raise ApplicationError(
-                f"{spec.type} does not match its schema: {fields}",
-                type="SchemaInvalid",
-                non_retryable=True,
-            ) from err
-        key = spec.key(event.data)
-        value = event.model_dump_json(exclude_none=True).encode()
+        (result,) = await self._send([req.event])
+        return result
+
+    @activity.defn(name="events.publish_many")
+    async def publish_many(self, batch: PublishBatch) -> list[PublishResult]:
+        """Publish several events (in order, one wait for all the acks), as `publish` does each.
+
+        Every event is validated before any is sent: one invalid event fails the batch
+        without retries and sends nothing.
+        """
+        return await self._send(batch.events)
+
+    async def _send(self, events: list[AnyCloudEvent]) -> list[PublishResult]:
+        records = [_record(e) for e in events]
         headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
-        def send_and_wait() -> Any:
-            future = self._connected().send(
-                self._topic, key=key.encode(), value=value, headers=headers
-            )
-            return future.get(timeout=self._ack_timeout_s)
+        def send_and_wait() -> list[Any]:
+            producer = self._connected()
+            futures = [
+                producer.send(self._topic, key=key.encode(), value=value, headers=headers)
+                for _spec, _event, key, value in records
+            ]
+            return [f.get(timeout=self._ack_timeout_s) for f in futures]
 
-        meta = await asyncio.to_thread(send_and_wait)
-        activity.logger.info(
-            "published %s %s to %s/%d@%d",
-            spec.type,
-            event.id,
-            meta.topic,
-            meta.partition,
-            meta.offset,
+        metas = await asyncio.to_thread(send_and_wait) if records else []
+        results = []
+        for (spec, event, key, _value), meta in zip(records, metas, strict=True):
+            activity.logger.info(
+                "published %s %s to %s/%d@%d",
+                spec.type,
+                event.id,
+                meta.topic,
+                meta.partition,
+                meta.offset,
+            )
+            results.append(
+                PublishResult(
+                    event_id=event.id,
+                    type=spec.type,
+                    key=key,
+                    topic=meta.topic,
+                    partition=meta.partition,
+                    offset=meta.offset,
+                )
+            )
+        return results
+
+
+def _record(envelope: AnyCloudEvent) -> tuple[EventSpec, Any, str, bytes]:
+    """The event's spec, its typed envelope, the Kafka key and the record value.
+
+    Raises:
+        ApplicationError: Non-retryable, when the event is not an outbound type or does not
+            match its schema.
+    """
+    spec = EVENT_TYPES.get(envelope.type)
+    if spec is None or spec.direction != "outbound":
+        raise ApplicationError(
+            f"{envelope.type!r} is not an outbound event type",
+            type="NotOutbound",
+            non_retryable=True,
         )
-        return PublishResult(
-            event_id=event.id,
-            type=spec.type,
-            key=key,
-            topic=meta.topic,
-            partition=meta.partition,
-            offset=meta.offset,
+    raw = envelope.model_dump_json(exclude_none=True)
+    try:
+        event = spec.envelope.model_validate_json(raw)
+    except ValidationError as err:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
         )
+        raise ApplicationError(
+            f"{spec.type} does not match its schema: {fields}",
+            type="SchemaInvalid",
+            non_retryable=True,
+        ) from err
+    key = spec.key(event.data)
+    return spec, event, key, event.model_dump_json(exclude_none=True).encode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
@@ -49,6 +49,8 @@ MIN_GAP = 0.5
 class _Reference:
     catalog: CatalogIndex
     skills: dict[str, Skill]
+    roles: dict[str, Role] = field(default_factory=dict)
+    """Roles read so far (filled on first use, dropped with the rest of the reference)."""
 
 
 @dataclass
@@ -159,7 +161,7 @@ class PlanningActivities:
         )
 
     def _reference(self, s: Session) -> _Reference:
-        """Catalog (indexed) and skill names; re-read at most every `catalog_ttl` seconds."""
+        """Catalog (indexed), skill names and roles; re-read at most every `catalog_ttl` s."""
         now = time.monotonic()
         with self._catalog_lock:
             if self._cached is not None and now - self._cached[0] < self._catalog_ttl:
@@ -172,22 +174,35 @@ class PlanningActivities:
             self._cached = (now, reference)
         return reference
 
-    def _load(self, s: Session, employee: Employee, on: date) -> _Context:
+    def _load(self, s: Session, employee: Employee, on: date, event_id: str) -> _Context:
+        """What planning for `event_id` reads, as it was before that event had any effect.
+
+        Enrollments made for `event_id` itself do not count as taken: a retried plan (say, of
+        a workflow task that timed out after its enrollments were made) chooses the same
+        courses again, and enrolling in them again returns the enrollments already made.
+        """
         taken = s.execute(
-            select(LmsEnrollmentRow.course_id, LmsEnrollmentRow.status).where(
-                LmsEnrollmentRow.employee_id == employee.id
-            )
+            select(
+                LmsEnrollmentRow.course_id, LmsEnrollmentRow.status, LmsEnrollmentRow.source_event
+            ).where(LmsEnrollmentRow.employee_id == employee.id)
         ).all()
         objective_sets = sets_in_force(s, on)
         reference = self._reference(s)
+        role = reference.roles.get(employee.role_id)
+        if role is None:
+            role = reference.roles[employee.role_id] = self._role(s, employee.role_id)
         return _Context(
-            role=self._role(s, employee.role_id),
+            role=role,
             evidence=self._evidence(s, employee.id),
             skills=reference.skills,
             catalog=reference.catalog,
             objective_sets=objective_sets,
-            completed={c for c, st in taken if st == "completed"},
-            enrolled={c for c, st in taken if st not in ("completed", "withdrawn")},
+            completed={c for c, st, _ in taken if st == "completed"},
+            enrolled={
+                c
+                for c, st, source in taken
+                if st not in ("completed", "withdrawn") and source != event_id
+            },
         )
 
     def _gaps(
@@ -213,7 +228,7 @@ class PlanningActivities:
             with writer_lock(self._sessions), self._sessions.begin() as s:
                 self._store_evidence(s, employee.id, review_evidence(req))
         with self._sessions() as s:
-            ctx = self._load(s, employee, on)
+            ctx = self._load(s, employee, on, req.event_id)
         gaps, levels = self._gaps(ctx, employee, on, ctx.evidence)
         plan = choose_courses(
             gaps, ctx.catalog, assessed=levels, completed=ctx.completed, enrolled=ctx.enrolled
@@ -257,7 +272,7 @@ class PlanningActivities:
         with writer_lock(self._sessions), self._sessions.begin() as s:
             self._store_evidence(s, employee.id, evidence)
         with self._sessions() as s:
-            ctx = self._load(s, employee, on)
+            ctx = self._load(s, employee, on, req.event_id)
         before_evidence = [e for e in ctx.evidence if e.ref != f"course:{req.course_id}"]
         before, _ = self._gaps(ctx, employee, on, before_evidence)
         after, levels = self._gaps(ctx, employee, on, ctx.evidence)

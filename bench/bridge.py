@@ -51,8 +51,10 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, TopicPartition
 from temporalio.client import Client
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.cpu import CpuMeter
 from schemas.events import EMPLOYEE_UPDATED, EVENT_TYPES, REVIEW_COMPLETED, InboundEvent
-from schemas.learning import EmployeeWorkflowInput
 from talentloop.bridge import Bridge
 from talentloop.cloudevents import decode
 from talentloop.config import Settings
@@ -64,40 +66,6 @@ from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 TARGET = 0.90
 """The bridge must reach this share of the slower of its two ceilings."""
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# -- stack -----------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process used so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds of this process and of the stack's servers over one measurement."""
-
-    pids: dict[str, int]
-    start: dict[str, float] = field(default_factory=dict)
-
-    def _now(self) -> dict[str, float]:
-        now = {"bench": time.process_time()}
-        now.update({name: cpu_seconds(pid) for name, pid in self.pids.items()})
-        return now
-
-    def begin(self) -> None:
-        """Start the interval."""
-        self.start = self._now()
-
-    def end(self) -> dict[str, float]:
-        """CPU seconds per process since `begin`."""
-        return {k: round(v - self.start.get(k, 0.0), 2) for k, v in self._now().items()}
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -275,6 +243,8 @@ async def signal_with_start(
     by_employee: dict[str, list[InboundEvent]] = {}
     for ev in events:
         by_employee.setdefault(ev.employee_id, []).append(ev)
+    # The bridge's start input (policy, LMS settings), built beforehand like the events.
+    inputs = {emp: settings.employee_workflow_input(emp) for emp in by_employee}
     gate = asyncio.Semaphore(concurrency)
 
     async def deliver(employee_id: str, evs: list[InboundEvent]) -> None:
@@ -282,7 +252,7 @@ async def signal_with_start(
             async with gate:
                 await client.start_workflow(
                     EmployeeLearningWorkflow.run,
-                    EmployeeWorkflowInput(employee_id=employee_id),
+                    inputs[employee_id],
                     id=workflow_id_for(employee_id),
                     task_queue=settings.task_queue,
                     start_signal="event",

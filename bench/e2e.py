@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from activities.store.engine import open_engine, session_factory  # noqa: E402
 from activities.store.tables import EmployeeRow, RoleRequirementRow  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
 from bench.noop import NoopWorkflow  # noqa: E402
 from talentloop.config import Settings  # noqa: E402
 from talentloop.devstack import DevStack  # noqa: E402
@@ -47,6 +48,8 @@ from talentloop.private import private_settings  # noqa: E402
 from talentloop.seed import seed  # noqa: E402
 from talentloop.temporal import connect  # noqa: E402
 from workflows.employee import workflow_id_for  # noqa: E402
+
+EVENTS = "history events per workflow (count)"
 
 
 def review_for(person: EmployeeRow, skills: list[RoleRequirementRow]) -> dict[str, Any]:
@@ -193,6 +196,7 @@ async def where_time_goes(settings: Settings, employees: list[str]) -> dict[str,
                 spans["workflow task: scheduled -> completed"].append(t - task_scheduled)
         last = history.events[-1].event_time.ToDatetime().timestamp()
         spans["workflow start -> last event"].append(last - first)
+        spans[EVENTS].append(float(len(history.events)))
     return spans
 
 
@@ -203,17 +207,23 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     )
 
 
-async def bench(settings: Settings, args: argparse.Namespace, people: list[Any]) -> None:
+def cpu_lines(name: str, used: dict[str, float], count: int) -> list[str]:
+    """CPU milliseconds per workflow of each process over a stage, and their sum."""
+    parts = [f"{k} {1000 * v / count:.1f}" for k, v in sorted(used.items()) if v > 0]
+    total = 1000 * sum(used.values()) / count
+    return [f"  {name:<32} {total:6.1f} ms = " + ", ".join(parts)]
+
+
+async def bench(
+    settings: Settings, args: argparse.Namespace, people: list[Any], meter: CpuMeter
+) -> None:
     """Run every stage and print the figures."""
     watch = MailWatch(settings.maildir)
     rows: list[tuple[str, int, float, float, str]] = []
+    cpu: list[str] = []
 
-    rate_ceiling = await ceiling(settings, args.ceiling, args.concurrency)
-    rows.append(
-        ("ceiling: no-op workflow", args.ceiling, args.ceiling / rate_ceiling, rate_ceiling, "")
-    )
-
-    # Warm-up through the whole path (group join, caches), not measured.
+    # Warm-up through the whole path (group join, caches), not measured; first, so
+    # that the ceiling is not measured while our processes still start up.
     warm, burst_people, steady_people = (
         people[:5],
         people[5 : 5 + args.burst],
@@ -221,9 +231,18 @@ async def bench(settings: Settings, args: argparse.Namespace, people: list[Any])
     )
     await publish_and_wait(settings, [e for _, e in warm], watch, None, 120)
 
+    meter.begin()
+    rate_ceiling = await ceiling(settings, args.ceiling, args.concurrency)
+    cpu += cpu_lines("ceiling: no-op workflow", meter.end(), args.ceiling + 20)
+    rows.append(
+        ("ceiling: no-op workflow", args.ceiling, args.ceiling / rate_ceiling, rate_ceiling, "")
+    )
+
+    meter.begin()
     published, first, last = await publish_and_wait(
         settings, [e for _, e in burst_people], watch, None, 600
     )
+    cpu += cpu_lines(f"burst of {len(published)} reviews", meter.end(), len(published))
     burst_rate = len(published) / (last - first)
     lat = [watch.stored[i] - t for i, t in published.items()]
     rows.append(
@@ -268,12 +287,19 @@ async def bench(settings: Settings, args: argparse.Namespace, people: list[Any])
         f"{'PASS' if p99 <= 2 else 'FAIL'})"
     )
 
+    print()
+    print("CPU per workflow (ms; bench = this process: publishing, mail watch, ceiling client):")
+    print("\n".join(cpu))
+
     sample = [p.id for p, _ in burst_people[:: max(1, len(burst_people) // 30)]]
     spans = await where_time_goes(settings, sample)
     print()
     print(f"where the time goes ({len(sample)} burst workflows; mean / max seconds):")
     for name in sorted(spans):
         values = spans[name]
+        if name == EVENTS:
+            print(f"  {name:<44} {statistics.mean(values):>6.1f} / {max(values):.0f}")
+            continue
         if name.startswith("workflow task"):
             print(f"  {'workflow tasks per workflow':<44} {len(values) / len(sample):>6.1f}")
         print(f"  {name:<44} {statistics.mean(values):>6.3f} / {max(values):.3f}")
@@ -319,33 +345,34 @@ def main() -> None:
         events = [(p, review_for(p, top[p.role_id])) for p in people]
         env = settings.to_env()
         py = sys.executable
+        named: dict[str, subprocess.Popen[bytes]] = {}
         for n in range(args.workers):
-            procs.append(
-                spawn([py, "-m", "talentloop.cli", "worker"], env, state / f"worker{n}.log")
+            named[f"worker{n}"] = spawn(
+                [py, "-m", "talentloop.cli", "worker"], env, state / f"worker{n}.log"
             )
-        procs.append(spawn([py, "-m", "talentloop.cli", "bridge"], env, state / "bridge.log"))
-        procs.append(
-            spawn(
-                [
-                    py,
-                    str(ROOT / "bench" / "noop.py"),
-                    "worker",
-                    "--target",
-                    settings.temporal_target,
-                    "--task-queue",
-                    "bench-noop",
-                ],
-                env,
-                state / "noop.log",
-            )
+        named["bridge"] = spawn([py, "-m", "talentloop.cli", "bridge"], env, state / "bridge.log")
+        named["noop-worker"] = spawn(
+            [
+                py,
+                str(ROOT / "bench" / "noop.py"),
+                "worker",
+                "--target",
+                settings.temporal_target,
+                "--task-queue",
+                "bench-noop",
+            ],
+            env,
+            state / "noop.log",
         )
+        procs.extend(named.values())
+        meter = CpuMeter({**stack.pids(), **{k: p.pid for k, p in named.items()}})
         print(
             f"stack up on {settings.temporal_target} / {settings.kafka_servers}; "
             f"{len(people)} generated employees; {args.workers} worker process(es); "
             f"{os.cpu_count()} cores shared by server, broker, sink, workers, bridge and this "
             "process"
         )
-        asyncio.run(bench(settings, args, events))
+        asyncio.run(bench(settings, args, events, meter))
     finally:
         for p in procs:
             p.terminate()

@@ -276,6 +276,8 @@ class EmployeeWorkflowInput(_Model):
     employee_id: str
     policy: LearningPolicy = Field(default_factory=LearningPolicy)
     lms_task_queue: str = "talentloop-lms"
+    lms_local: bool = False
+    """Call the LMS as local activities (the built-in LMS without a rate limit)."""
     seen_event_ids: list[str] = Field(default_factory=list)
     pending: list[InboundEvent] = Field(default_factory=list)
     state: EmployeeLearningState | None = None

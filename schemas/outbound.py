@@ -248,6 +248,18 @@ class PublishRequest(StrictModel):
         return cls(event=AnyCloudEvent.model_validate_json(event.model_dump_json()))
 
 
+class PublishBatch(StrictModel):
+    """Input of the ``events.publish_many`` activity: outbound envelopes, sent in order."""
+
+    events: list[AnyCloudEvent]
+    """The envelopes, each as built by ``outbound_event``."""
+
+    @classmethod
+    def of(cls, events: list[CloudEvent[Any]]) -> PublishBatch:
+        """Wrap typed envelopes (e.g. from ``outbound_event``) for the activity."""
+        return cls(events=[PublishRequest.of(e).event for e in events])
+
+
 class PublishResult(StrictModel):
     """Where the broker stored a published event."""
 

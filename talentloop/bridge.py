@@ -36,7 +36,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from schemas.events import COURSE_COMPLETED, REVIEW_COMPLETED, InboundEvent
-from schemas.learning import EmployeeWorkflowInput
 from schemas.rollout import ObjectiveSetEvent
 from talentloop.cloudevents import InvalidEvent, decode
 from talentloop.config import Settings
@@ -133,7 +132,7 @@ class Bridge:
         self._tails: dict[tuple[TopicPartition, bytes], asyncio.Task[None]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._paused = False
-        self._policy = settings.learning_policy()
+        self._start_input = settings.employee_workflow_input("")
         self.stats = BridgeStats()
         self.assigned = asyncio.Event()
 
@@ -295,11 +294,7 @@ class Bridge:
         """Signal-with-start the employee's workflow; the workflow drops a seen event id."""
         await self._client.start_workflow(
             EmployeeLearningWorkflow.run,
-            EmployeeWorkflowInput(
-                employee_id=event.employee_id,
-                policy=self._policy,
-                lms_task_queue=self._settings.lms_task_queue,
-            ),
+            self._start_input.model_copy(update={"employee_id": event.employee_id}),
             id=workflow_id_for(event.employee_id),
             task_queue=self._settings.task_queue,
             start_signal="event",

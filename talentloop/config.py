@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.learning import LearningPolicy
+from schemas.learning import EmployeeWorkflowInput, LearningPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     lms_max_concurrency: int = Field(8, description="LMS calls at once, per worker.")
     lms_poll_minutes: float = Field(5.0, description="Completion poll period (Schedule).")
 
+    # Worker.
+    worker_workflow_tasks: int = Field(
+        16,
+        ge=1,
+        description="Workflow tasks one worker runs at once (each with its local activities).",
+    )
+
     # Data.
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
     onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")
@@ -111,6 +118,25 @@ class Settings(BaseSettings):
             approval_default=self.approval_default,
             reminder_days=list(self.reminder_days),
             escalate_overdue=self.escalate_overdue,
+        )
+
+    @property
+    def lms_calls_local(self) -> bool:
+        """Whether the workflows call the LMS as local activities, not on the LMS task queue.
+
+        The built-in LMS is the worker's own database, so without a rate limit nothing needs
+        the LMS task queue's protection. A remote LMS (Moodle), or any LMS with a rate limit,
+        is called on the LMS task queue so that its limits hold across all workers.
+        """
+        return self.lms_adapter == "builtin" and self.lms_rate_limit is None
+
+    def employee_workflow_input(self, employee_id: str) -> EmployeeWorkflowInput:
+        """The start input of an employee's workflow, as the bridge hands it over."""
+        return EmployeeWorkflowInput(
+            employee_id=employee_id,
+            policy=self.learning_policy(),
+            lms_task_queue=self.lms_task_queue,
+            lms_local=self.lms_calls_local,
         )
 
     @cached_property

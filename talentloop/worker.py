@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import py_compile
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -37,6 +40,29 @@ from workflows.rollout import StrategyRolloutWorkflow
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
 
+WORKFLOWS: tuple[type, ...] = (
+    EmployeeLearningWorkflow,
+    StrategyRolloutWorkflow,
+    CompletionPollWorkflow,
+)
+"""Every workflow the worker runs."""
+
+
+def precompile_workflows(workflows: tuple[type, ...] = WORKFLOWS) -> None:
+    """Write the bytecode of the workflows' own modules, so sandboxes stop compiling them.
+
+    The workflow sandbox imports a workflow's module afresh for every new workflow run (that
+    is what keeps its determinism checks on `datetime`, `random` and the like). Where
+    bytecode caching is off (PYTHONDONTWRITEBYTECODE) each of those imports compiled the
+    source again; with the bytecode on disk they only load it. An unwritable directory
+    (an installed package) already has its bytecode, or is left to compile as before.
+    """
+    for wf in workflows:
+        path = sys.modules[wf.__module__].__file__
+        if path is not None and path.endswith(".py"):
+            with contextlib.suppress(OSError, py_compile.PyCompileError):
+                py_compile.compile(path, doraise=True)
+
 
 def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:
     """The LMS adapter the settings name: the built-in LMS, or Moodle over its REST API."""
@@ -64,6 +90,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     synchronous ones run on `ACTIVITY_THREADS` threads. Leaving the context shuts the worker
     down and closes the producer.
     """
+    precompile_workflows()
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
     planning = PlanningActivities(sessions)
@@ -88,7 +115,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EmployeeLearningWorkflow, StrategyRolloutWorkflow, CompletionPollWorkflow],
+            workflows=list(WORKFLOWS),
             activities=[
                 directory.get_employee,
                 directory.apply_update,
@@ -97,9 +124,18 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                 mail.send_notice,
                 objectives.record,
                 outbound.publish,
+                outbound.publish_many,
+                # The workflows call these as local activities when `lms_calls_local`.
+                lms.enroll,
+                lms.enroll_many,
+                lms.withdraw,
             ],
             activity_executor=pool,
             max_concurrent_activities=ACTIVITY_THREADS,
+            # A workflow task runs its local activities (directory, plan, LMS, mail) before it
+            # completes; taking only a few at a time keeps each one short, well inside the
+            # task timeout, while the rest wait on the server's task queue.
+            max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
         )
         # LMS calls have a queue of their own: its rate limit holds across all workers.
         lms_worker = Worker(

@@ -10,11 +10,12 @@ validated updates; reminders, overdue notices and approval escalations are durab
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail.activities import MailActivities
     from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
+    from schemas.envelope import CloudEvent
     from schemas.events import (
         COURSE_COMPLETED,
         EMPLOYEE_UPDATED,
@@ -58,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         EnrollmentCreated,
         EnrollmentOverdue,
         GapClosed,
-        PublishRequest,
+        PublishBatch,
         outbound_event,
     )
     from workflows.search_attributes import (
@@ -70,6 +72,9 @@ with workflow.unsafe.imports_passed_through():
         ROLE,
     )
     from workflows.timers import Deadline, due_deadlines, next_deadline, reminders_already_past
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 SEEN_IDS_KEPT = 2000
 """How many recent event ids are carried across continue-as-new for deduplication."""
@@ -122,6 +127,7 @@ class EmployeeLearningWorkflow:
         self._decisions: list[ApprovalDecision] = []
         self._state = EmployeeLearningState(employee_id="")
         self._inp = EmployeeWorkflowInput(employee_id="")
+        self._attributes: dict[str, SearchAttributeUpdate[Any]] = {}
 
     # -- signals, updates, queries ------------------------------------------------------------
 
@@ -173,8 +179,7 @@ class EmployeeLearningWorkflow:
         for event_id in inp.seen_event_ids:
             self._remember(event_id)
         self._queue = list(inp.pending) + self._queue
-        workflow.upsert_search_attributes([EMPLOYEE_ID.value_set(inp.employee_id)])
-        self._publish_state()
+        self._want(EMPLOYEE_ID.value_set(inp.employee_id))
         handled = 0
         while not self._state.left:
             deadline = next_deadline(self._state.items, inp.policy)
@@ -204,12 +209,12 @@ class EmployeeLearningWorkflow:
         if self._state.left:
             return self._state
         workflow.continue_as_new(
-            EmployeeWorkflowInput(
-                employee_id=inp.employee_id,
-                policy=inp.policy,
-                seen_event_ids=list(self._seen),
-                pending=list(self._queue),
-                state=self._state,
+            inp.model_copy(
+                update={
+                    "seen_event_ids": list(self._seen),
+                    "pending": list(self._queue),
+                    "state": self._state,
+                }
             )
         )
 
@@ -297,9 +302,7 @@ class EmployeeLearningWorkflow:
             )
             emails += [sent] if sent else []
         if planned.objective_sets:
-            workflow.upsert_search_attributes(
-                [OBJECTIVE_VERSION.value_set(",".join(planned.objective_sets))]
-            )
+            self._want(OBJECTIVE_VERSION.value_set(",".join(planned.objective_sets)))
         outcome = (
             "enrolled" if enrolled else ("awaiting-approval" if awaiting else "no-new-enrollment")
         )
@@ -333,24 +336,28 @@ class EmployeeLearningWorkflow:
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )
+        closed = []
         for gap in outcome.closed:
             self._note(
                 "gap-closed", f"{gap.skill_name} reached {gap.target:g}", event_id=ev.event_id
             )
-            await self._publish(
-                GAP_CLOSED,
-                GapClosed(
-                    employee_id=employee.id,
-                    skill_id=gap.skill_id,
-                    from_level=round(gap.current, 2),
-                    to_level=round(outcome.levels.get(gap.skill_id, gap.target), 2),
-                    target_level=round(gap.target, 2),
-                    objective_id=gap.objective_id,
-                    closed_by="course",
-                    closed_by_ref=completion.course_id,
-                ),
-                ev.event_id,
+            closed.append(
+                self._outbound(
+                    GAP_CLOSED,
+                    GapClosed(
+                        employee_id=employee.id,
+                        skill_id=gap.skill_id,
+                        from_level=round(gap.current, 2),
+                        to_level=round(outcome.levels.get(gap.skill_id, gap.target), 2),
+                        target_level=round(gap.target, 2),
+                        objective_id=gap.objective_id,
+                        closed_by="course",
+                        closed_by_ref=completion.course_id,
+                    ),
+                    ev.event_id,
+                )
             )
+        await self._publish_all(closed)
         title = item.title if item else completion.course_id
         facts = {
             "closed": ", ".join(g.skill_name for g in outcome.closed),
@@ -398,12 +405,9 @@ class EmployeeLearningWorkflow:
         if update.change == "left":
             for item in list(self._state.items):
                 if item.status in ENROLLED_STATUSES:
-                    await workflow.execute_activity_method(
+                    await self._lms(
                         LmsActivities.withdraw,
                         EnrollmentKey(employee_id=self._inp.employee_id, course_id=item.course_id),
-                        task_queue=self._inp.lms_task_queue,
-                        start_to_close_timeout=_TIMEOUT,
-                        retry_policy=_RETRY,
                     )
                 if item.is_open:
                     self._move(item.course_id, "withdrawn", "the employee left")
@@ -575,7 +579,7 @@ class EmployeeLearningWorkflow:
                     [_course_line(item)],
                 )
             assert item.due is not None
-            await self._publish(
+            overdue = self._outbound(
                 ENROLLMENT_OVERDUE,
                 EnrollmentOverdue(
                     enrollment_id=item.enrollment_id or item.course_id,
@@ -587,6 +591,7 @@ class EmployeeLearningWorkflow:
                 ),
                 f"overdue:{item.enrollment_id or item.course_id}",
             )
+            await self._publish_all([overdue])
 
     # -- side effects (activities) ------------------------------------------------------------
 
@@ -597,9 +602,7 @@ class EmployeeLearningWorkflow:
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )
-        workflow.upsert_search_attributes(
-            [DEPARTMENT.value_set(employee.department), ROLE.value_set(employee.role_id)]
-        )
+        self._want(DEPARTMENT.value_set(employee.department), ROLE.value_set(employee.role_id))
         return employee
 
     async def _recipient_of(self, employee_id: str) -> Recipient:
@@ -680,12 +683,8 @@ class EmployeeLearningWorkflow:
         """Enroll in the LMS; a permanent refusal marks the item failed with the reason."""
         item = self._item_or_fail(course_id)
         try:
-            enrollment: Enrollment | None = await workflow.execute_activity_method(
-                LmsActivities.enroll,
-                self._enroll_request(employee, item, cause),
-                task_queue=self._inp.lms_task_queue,
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
+            enrollment: Enrollment | None = await self._lms(
+                LmsActivities.enroll, self._enroll_request(employee, item, cause)
             )
             refusal = ""
         except ActivityError as err:
@@ -694,7 +693,7 @@ class EmployeeLearningWorkflow:
             return False
         assert enrollment is not None
         if enrollment.source_event == cause:
-            await self._announce(employee, enrollment, cause)
+            await self._publish_all([self._announcement(employee, enrollment, cause)])
         return True
 
     async def _enroll_many(
@@ -708,12 +707,9 @@ class EmployeeLearningWorkflow:
         if not course_ids:
             return []
         items = [self._item_or_fail(c) for c in course_ids]
-        result = await workflow.execute_activity_method(
+        result = await self._lms(
             LmsActivities.enroll_many,
             BulkEnrollRequest(requests=[self._enroll_request(employee, i, cause) for i in items]),
-            task_queue=self._inp.lms_task_queue,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
         )
         enrolled: list[str] = []
         announcements = []
@@ -724,12 +720,28 @@ class EmployeeLearningWorkflow:
                 assert enrollment is not None
                 enrolled.append(item.course_id)
                 if enrollment.source_event == cause:
-                    announcements.append(self._announce(employee, enrollment, cause))
-        await asyncio.gather(*announcements)
+                    announcements.append(self._announcement(employee, enrollment, cause))
+        await self._publish_all(announcements)
         return enrolled
 
-    async def _announce(self, employee: Employee, enrollment: Enrollment, cause: str) -> None:
-        await self._publish(
+    async def _lms(self, method: Callable[[Any, A], R], arg: A) -> R:
+        """Call the LMS: a local activity, or an activity on the rate-limited LMS queue."""
+        if self._inp.lms_local:
+            return await workflow.execute_local_activity_method(
+                method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+            )
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            task_queue=self._inp.lms_task_queue,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+
+    def _announcement(
+        self, employee: Employee, enrollment: Enrollment, cause: str
+    ) -> CloudEvent[Any]:
+        return self._outbound(
             ENROLLMENT_CREATED,
             EnrollmentCreated(
                 enrollment_id=enrollment.enrollment_id,
@@ -742,15 +754,19 @@ class EmployeeLearningWorkflow:
             cause,
         )
 
-    async def _publish(self, event_type: str, data: Any, cause: str) -> None:
-        """Publish an outbound event (its id derives from the cause: a retry repeats it)."""
-        event = outbound_event(event_type, data, cause_id=cause, time=workflow.now())
-        await workflow.execute_local_activity_method(
-            OutboundActivities.publish,
-            PublishRequest.of(event),
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
+    def _outbound(self, event_type: str, data: Any, cause: str) -> CloudEvent[Any]:
+        """An outbound event; its id derives from the cause, so a retry repeats it."""
+        return outbound_event(event_type, data, cause_id=cause, time=workflow.now())
+
+    async def _publish_all(self, events: list[CloudEvent[Any]]) -> None:
+        """Publish outbound events with one local activity (nothing to do for none)."""
+        if events:
+            await workflow.execute_local_activity_method(
+                OutboundActivities.publish_many,
+                PublishBatch.of(events),
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
 
     async def _notify(
         self,
@@ -836,8 +852,13 @@ class EmployeeLearningWorkflow:
     def _audit(self, line: ProcessedEvent) -> None:
         self._set(history=[*self._state.history, line][-HISTORY_KEPT:])
 
+    def _want(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        """Set search attributes at the end of this turn of the loop (`_publish_state`)."""
+        for update in updates:
+            self._attributes[update.key.name] = update
+
     def _publish_state(self) -> None:
-        """Keep the search attributes current for HR ops' queries."""
+        """Keep the search attributes current for HR ops' queries: one upsert, changes only."""
         items = self._state.items
         if self._state.left:
             plan_state = "left"
@@ -849,6 +870,8 @@ class EmployeeLearningWorkflow:
             plan_state = "enrolled"
         else:
             plan_state = "idle"
-        workflow.upsert_search_attributes(
-            [PLAN_STATE.value_set(plan_state), OVERDUE_COUNT.value_set(self._state.overdue)]
-        )
+        self._want(PLAN_STATE.value_set(plan_state), OVERDUE_COUNT.value_set(self._state.overdue))
+        current = workflow.info().typed_search_attributes
+        changed = [u for u in self._attributes.values() if current.get(u.key) != u.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)

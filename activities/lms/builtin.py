@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -271,34 +272,38 @@ class BuiltinLms:
 
     def _enroll(self, req: EnrollRequest) -> Enrollment:
         with self._writing() as s:
-            if s.get(CourseRow, req.course_id) is None:
-                raise LmsError.of("unknown_course", f"unknown course {req.course_id}")
-            if s.get(EmployeeRow, req.employee_id) is None:
-                raise LmsError.of("unknown_user", f"unknown employee {req.employee_id}")
-            row = self._existing(s, req.employee_id, req.course_id)
-            if row is not None and row.status in ACTIVE:
-                return _to_model(row)
-            session = self._choose_session(s, req)
-            # Locks are held now: what another enrollment committed meanwhile is visible.
-            row = self._existing(s, req.employee_id, req.course_id)
-            if row is not None and row.status in ACTIVE:
-                return _to_model(row)
-            # Count before this row joins the session (autoflush would count it too).
-            status, position = "enrolled", None
-            if session is not None and self._count(s, session.id, "enrolled") >= session.capacity:
-                status, position = "waitlisted", self._count(s, session.id, "waitlisted") + 1
-            now = _now()
-            if row is None:
-                row = LmsEnrollmentRow(
-                    employee_id=req.employee_id, course_id=req.course_id, created_at=now
-                )
-                s.add(row)
-            row.due, row.reason, row.source_event = req.due, req.reason, req.source_event
-            row.updated_at, row.completed_at, row.score = now, None, None
-            row.session_id = session.id if session else None
-            row.status, row.waitlist_position = status, position
-            s.flush()
+            return self._enroll_in(s, req)
+
+    def _enroll_in(self, s: Session, req: EnrollRequest) -> Enrollment:
+        """Enroll inside the write transaction `s`; a refusal raises before any write."""
+        if s.get(CourseRow, req.course_id) is None:
+            raise LmsError.of("unknown_course", f"unknown course {req.course_id}")
+        if s.get(EmployeeRow, req.employee_id) is None:
+            raise LmsError.of("unknown_user", f"unknown employee {req.employee_id}")
+        row = self._existing(s, req.employee_id, req.course_id)
+        if row is not None and row.status in ACTIVE:
             return _to_model(row)
+        session = self._choose_session(s, req)
+        # Locks are held now: what another enrollment committed meanwhile is visible.
+        row = self._existing(s, req.employee_id, req.course_id)
+        if row is not None and row.status in ACTIVE:
+            return _to_model(row)
+        # Count before this row joins the session (autoflush would count it too).
+        status, position = "enrolled", None
+        if session is not None and self._count(s, session.id, "enrolled") >= session.capacity:
+            status, position = "waitlisted", self._count(s, session.id, "waitlisted") + 1
+        now = _now()
+        if row is None:
+            row = LmsEnrollmentRow(
+                employee_id=req.employee_id, course_id=req.course_id, created_at=now
+            )
+            s.add(row)
+        row.due, row.reason, row.source_event = req.due, req.reason, req.source_event
+        row.updated_at, row.completed_at, row.score = now, None, None
+        row.session_id = session.id if session else None
+        row.status, row.waitlist_position = status, position
+        s.flush()
+        return _to_model(row)
 
     def _choose_session(self, s: Session, req: EnrollRequest) -> LmsCourseSessionRow | None:
         """The session to enroll in, locked; None for a self-paced course.
@@ -337,8 +342,18 @@ class BuiltinLms:
         return open_[0]
 
     def enroll_many(self, reqs: Sequence[EnrollRequest]) -> list[EnrollOutcome]:
-        """Enroll each; permanent errors fail their item, a retryable one is raised after."""
-        return enroll_each(self, reqs)
+        """Enroll each in one transaction; a permanent refusal fails only its own item.
+
+        A refusal (unknown course, user or session) is raised before that item writes, so the
+        others commit. The database busy or unreachable fails the whole batch (retryable, and
+        a retry is idempotent). A racing first enrollment of the same employee and course
+        (PostgreSQL) makes the batch go item by item, each reading the winner.
+        """
+        try:
+            with self._writing() as s:
+                return enroll_each(partial(self._enroll_in, s), reqs)
+        except IntegrityError:
+            return enroll_each(self.enroll, reqs)
 
     def withdraw(self, employee_id: str, course_id: str) -> Enrollment | None:
         """Withdraw; the freed seat goes to the first waitlisted. Completed stays completed.

@@ -382,7 +382,7 @@ class MoodleLms:
 
     def enroll_many(self, reqs: Sequence[EnrollRequest]) -> list[EnrollOutcome]:
         """Enroll each; permanent errors fail their item, a retryable one is raised after."""
-        return enroll_each(self, reqs)
+        return enroll_each(self.enroll, reqs)
 
     def _enrolled_users(self, moodle_course: int) -> list[dict[str, Any]]:
         users = self.call(

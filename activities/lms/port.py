@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from schemas.learning import Enrollment, EnrollRequest
@@ -87,14 +87,16 @@ class LmsPort(Protocol):
         ...
 
 
-def enroll_each(lms: LmsPort, reqs: Sequence[EnrollRequest]) -> list[EnrollOutcome]:
+def enroll_each(
+    enroll: Callable[[EnrollRequest], Enrollment], reqs: Sequence[EnrollRequest]
+) -> list[EnrollOutcome]:
     """Bulk enrollment over single calls: permanent errors per item, retryable ones raised.
 
     Every item is attempted before a retryable error is raised, so that a retry of the batch
     (idempotent for the items already done) has as little left to do as possible.
 
     Args:
-        lms: The adapter.
+        enroll: One enrollment (an adapter's `enroll`, or one inside a transaction).
         reqs: The enrollments to make.
 
     Returns:
@@ -109,7 +111,7 @@ def enroll_each(lms: LmsPort, reqs: Sequence[EnrollRequest]) -> list[EnrollOutco
         try:
             outcomes.append(
                 EnrollOutcome(
-                    employee_id=req.employee_id, course_id=req.course_id, enrollment=lms.enroll(req)
+                    employee_id=req.employee_id, course_id=req.course_id, enrollment=enroll(req)
                 )
             )
         except LmsError as err:

@@ -17,6 +17,7 @@ from schemas.outbound import (
     ENROLLMENT_CREATED,
     ROLLOUT_COMPLETED,
     EnrollmentCreated,
+    PublishBatch,
     PublishRequest,
     RolloutCompleted,
     outbound_event,
@@ -147,3 +148,44 @@ async def test_inbound_types_and_invalid_events_are_refused_without_retry(produc
     with pytest.raises(ApplicationError) as err:
         await env.run(acts.publish, PublishRequest.model_validate_json(json.dumps(doc)))
     assert err.value.non_retryable and err.value.type == "SchemaInvalid"
+
+
+async def test_a_batch_is_validated_whole_then_sent_in_order(bootstrap, producer):
+    topic = "talentloop.events.batch"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+    acts = OutboundActivities(producer, topic)
+    env = ActivityEnvironment()
+    good = [enrollment_request(f"C-B{n}").event for n in range(3)]
+    bad = json.loads(enrollment_request("C-BAD").model_dump_json())["event"]
+    bad["data"]["surprise"] = True
+    with pytest.raises(ApplicationError) as err:
+        await env.run(
+            acts.publish_many,
+            PublishBatch.model_validate_json(
+                json.dumps({"events": [*(json.loads(g.model_dump_json()) for g in good), bad]})
+            ),
+        )
+    assert err.value.non_retryable and err.value.type == "SchemaInvalid"
+
+    results = await env.run(acts.publish_many, PublishBatch(events=good))
+    assert [r.event_id for r in results] == [g.id for g in good]
+    assert [r.offset for r in results] == sorted(r.offset for r in results)
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        part = TopicPartition(topic, 0)
+        consumer.assign([part])
+        consumer.seek_to_beginning(part)
+        records: list = []
+        deadline = time.monotonic() + 20
+        while len(records) < 3 and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    # The invalid batch sent nothing: only the good one's three records, in order.
+    assert [json.loads(r.value)["data"]["course_id"] for r in records] == ["C-B0", "C-B1", "C-B2"]
