@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -12,6 +13,26 @@ from schemas.learning import Employee
 
 UNKNOWN_EMPLOYEE = "UnknownEmployee"
 """Error type of a look-up for an employee the directory does not hold."""
+
+
+_MANAGER = aliased(EmployeeRow)
+_LOOKUP = (
+    select(
+        EmployeeRow.name,
+        EmployeeRow.email,
+        EmployeeRow.role_id,
+        RoleRow.title,
+        EmployeeRow.department,
+        EmployeeRow.manager_id,
+        _MANAGER.name,
+        _MANAGER.email,
+        EmployeeRow.locale,
+    )
+    .outerjoin(RoleRow, RoleRow.id == EmployeeRow.role_id)
+    .outerjoin(_MANAGER, _MANAGER.id == EmployeeRow.manager_id)
+    .where(EmployeeRow.id == bindparam("employee_id"), EmployeeRow.active.is_(True))
+)
+"""An active employee with their role's title and their manager's name and email."""
 
 
 class DirectoryActivities:
@@ -24,23 +45,22 @@ class DirectoryActivities:
     def lookup(self, employee_id: str) -> Employee | None:
         """Return the employee with their role and manager, or None if unknown or inactive."""
         with self._sessions() as s:
-            row = s.get(EmployeeRow, employee_id)
-            if row is None or not row.active:
-                return None
-            role = s.get(RoleRow, row.role_id)
-            manager = s.get(EmployeeRow, row.manager_id) if row.manager_id else None
-            return Employee(
-                id=row.id,
-                name=row.name,
-                email=row.email,
-                role_id=row.role_id,
-                role_title=role.title if role else row.role_id,
-                department=row.department,
-                manager_id=row.manager_id,
-                manager_name=manager.name if manager else None,
-                manager_email=manager.email if manager else None,
-                locale=row.locale,
-            )
+            row = s.execute(_LOOKUP, {"employee_id": employee_id}).first()
+        if row is None:
+            return None
+        name, email, role_id, title, department, manager_id, m_name, m_email, locale = row
+        return Employee(
+            id=employee_id,
+            name=name,
+            email=email,
+            role_id=role_id,
+            role_title=title or role_id,
+            department=department,
+            manager_id=manager_id,
+            manager_name=m_name,
+            manager_email=m_email,
+            locale=locale,
+        )
 
     @activity.defn(name="directory.get_employee")
     def get_employee(self, employee_id: str) -> Employee:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -13,19 +13,37 @@ from activities.store.tables import ObjectiveSetRow
 from schemas.rollout import ObjectiveSetEvent
 from schemas.skills import ObjectiveSet
 
+_VERSIONS = (
+    select(ObjectiveSetRow.set_id, ObjectiveSetRow.version)
+    .where(ObjectiveSetRow.effective_from <= bindparam("on"))
+    .order_by(ObjectiveSetRow.set_id, ObjectiveSetRow.version.desc())
+)
 
-def sets_in_force(session: Session, on: date) -> list[ObjectiveSet]:
-    """For each objective set, its latest version effective on `on`."""
-    rows = session.scalars(
-        select(ObjectiveSetRow)
-        .where(ObjectiveSetRow.effective_from <= on)
-        .order_by(ObjectiveSetRow.set_id, ObjectiveSetRow.version.desc())
-    )
-    latest: dict[str, ObjectiveSet] = {}
-    for row in rows:
-        if row.set_id not in latest:
-            latest[row.set_id] = ObjectiveSet.model_validate(row.body)
-    return list(latest.values())
+
+def sets_in_force(
+    session: Session, on: date, parsed: dict[tuple[str, int], ObjectiveSet] | None = None
+) -> list[ObjectiveSet]:
+    """For each objective set, its latest version effective on `on`.
+
+    Args:
+        session: A session on the app database.
+        on: The day.
+        parsed: Versions read before from the same database, by (set id, version); a recorded
+            version never changes, so a caller may keep this across calls. Filled here.
+    """
+    cache = {} if parsed is None else parsed
+    latest: dict[str, int] = {}
+    for set_id, version in session.execute(_VERSIONS, {"on": on}):
+        latest.setdefault(set_id, version)
+    out = []
+    for key in latest.items():
+        found = cache.get(key)
+        if found is None:
+            row = session.get(ObjectiveSetRow, key)
+            assert row is not None
+            found = cache[key] = ObjectiveSet.model_validate(row.body)
+        out.append(found)
+    return out
 
 
 class ObjectiveActivities:

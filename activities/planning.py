@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -43,6 +44,23 @@ from schemas.skills import (
 DEFAULT_POLICY = "manager_over_self"
 MIN_GAP = 0.5
 """Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
+
+
+# Statements built once: building one costs more than running it on SQLite.
+_TAKEN = select(
+    LmsEnrollmentRow.course_id, LmsEnrollmentRow.status, LmsEnrollmentRow.source_event
+).where(LmsEnrollmentRow.employee_id == bindparam("employee_id"))
+_EVIDENCE = select(
+    EvidenceRow.skill_id,
+    EvidenceRow.level,
+    EvidenceRow.scale_id,
+    EvidenceRow.source,
+    EvidenceRow.observed_at,
+    EvidenceRow.ref,
+    EvidenceRow.rater_id,
+).where(EvidenceRow.employee_id == bindparam("employee_id"))
+_INSERT_EVIDENCE_SQLITE = sqlite_insert(EvidenceRow).on_conflict_do_nothing()
+_INSERT_EVIDENCE_PG = postgresql_insert(EvidenceRow).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)
@@ -100,10 +118,14 @@ class PlanningActivities:
         self._catalog_ttl = catalog_ttl
         self._catalog_lock = threading.Lock()
         self._cached: tuple[float, _Reference] | None = None
+        self._objective_sets: dict[tuple[str, int], ObjectiveSet] = {}
 
     def _store_evidence(self, s: Session, employee_id: str, evidence: list[Evidence]) -> None:
-        for e in evidence:
-            values = {
+        """Insert the evidence in one statement; rows already there (a retry) are kept."""
+        if not evidence:
+            return
+        rows = [
+            {
                 "employee_id": employee_id,
                 "skill_id": e.skill_id,
                 "level": e.level,
@@ -113,33 +135,26 @@ class PlanningActivities:
                 "ref": e.ref,
                 "rater_id": e.rater_id,
             }
-            if s.bind is not None and s.bind.dialect.name == "sqlite":
-                s.execute(sqlite_insert(EvidenceRow).values(**values).on_conflict_do_nothing())
-            else:
-                exists = s.scalars(
-                    select(EvidenceRow.id).where(
-                        EvidenceRow.employee_id == employee_id,
-                        EvidenceRow.ref == e.ref,
-                        EvidenceRow.skill_id == e.skill_id,
-                    )
-                ).first()
-                if exists is None:
-                    s.add(EvidenceRow(**values))
+            for e in evidence
+        ]
+        postgres = s.get_bind().dialect.name == "postgresql"
+        s.execute(_INSERT_EVIDENCE_PG if postgres else _INSERT_EVIDENCE_SQLITE, rows)
 
     @staticmethod
     def _evidence(s: Session, employee_id: str) -> list[Evidence]:
-        rows = s.scalars(select(EvidenceRow).where(EvidenceRow.employee_id == employee_id))
         return [
             Evidence(
-                skill_id=r.skill_id,
-                level=r.level,
-                scale_id=r.scale_id,
-                source=r.source,
-                observed_at=r.observed_at,
-                ref=r.ref,
-                rater_id=r.rater_id,
+                skill_id=skill_id,
+                level=level,
+                scale_id=scale_id,
+                source=source,
+                observed_at=observed_at,
+                ref=ref,
+                rater_id=rater_id,
             )
-            for r in rows
+            for skill_id, level, scale_id, source, observed_at, ref, rater_id in s.execute(
+                _EVIDENCE, {"employee_id": employee_id}
+            )
         ]
 
     @staticmethod
@@ -181,12 +196,8 @@ class PlanningActivities:
         a workflow task that timed out after its enrollments were made) chooses the same
         courses again, and enrolling in them again returns the enrollments already made.
         """
-        taken = s.execute(
-            select(
-                LmsEnrollmentRow.course_id, LmsEnrollmentRow.status, LmsEnrollmentRow.source_event
-            ).where(LmsEnrollmentRow.employee_id == employee.id)
-        ).all()
-        objective_sets = sets_in_force(s, on)
+        taken = s.execute(_TAKEN, {"employee_id": employee.id}).all()
+        objective_sets = sets_in_force(s, on, self._objective_sets)
         reference = self._reference(s)
         role = reference.roles.get(employee.role_id)
         if role is None:

@@ -238,6 +238,7 @@ async def bench(
         ("ceiling: no-op workflow", args.ceiling, args.ceiling / rate_ceiling, rate_ceiling, "")
     )
 
+    print(f"ceiling {rate_ceiling:.1f}/s; burst of {len(burst_people)} reviews ...", flush=True)
     meter.begin()
     published, first, last = await publish_and_wait(
         settings, [e for _, e in burst_people], watch, None, 600

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="Workflow tasks one worker runs at once (each with its local activities).",
     )
 
+    workflow_sandbox: bool = Field(
+        True,
+        description="Run workflows in Temporal's sandbox (determinism checks at run time).",
+    )
+
     # Data.
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
     onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")

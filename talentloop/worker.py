@@ -14,7 +14,8 @@ from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.directory import DirectoryActivities
 from activities.lms.activities import LmsActivities
@@ -97,18 +98,14 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     port = lms_port(settings, sessions)
     lms = LmsActivities(port)
     poller = CompletionPollActivities(port, sessions)
-    mail = MailActivities(
-        sessions,
-        SmtpSender(
-            host=settings.smtp_server,
-            port=settings.smtp_port,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-        ),
-        MailRenderer(),
-        settings.mail_from,
+    smtp = SmtpSender(
+        host=settings.smtp_server,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
     )
+    mail = MailActivities(sessions, smtp, MailRenderer(), settings.mail_from)
     objectives = ObjectiveActivities(sessions)
     outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as pool:
@@ -116,6 +113,11 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             client,
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
+            workflow_runner=(
+                SandboxedWorkflowRunner()
+                if settings.workflow_sandbox
+                else UnsandboxedWorkflowRunner()
+            ),
             activities=[
                 directory.get_employee,
                 directory.apply_update,
@@ -159,6 +161,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             async with worker, lms_worker:
                 yield worker
         finally:
+            await smtp.close()
             await asyncio.to_thread(outbound.close)
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,6 +69,51 @@ def _to_model(row: LmsEnrollmentRow) -> Enrollment:
         waitlist_position=row.waitlist_position,
         completed_at=_utc(row.completed_at),
     )
+
+
+@dataclass
+class _Batch:
+    """What a batch of enrollments reads once, inside its write transaction."""
+
+    courses: set[str]
+    employees: set[str]
+    enrollments: dict[tuple[str, str], LmsEnrollmentRow]
+    """Existing enrollment rows by (employee, course)."""
+    sessions: dict[str, list[str]]
+    """Session ids by course (courses without sessions are self-paced)."""
+
+    @classmethod
+    def read(cls, s: Session, reqs: Sequence[EnrollRequest]) -> _Batch:
+        """Four queries, whatever the size of the batch."""
+        ids = {
+            "courses": sorted({r.course_id for r in reqs}),
+            "employees": sorted({r.employee_id for r in reqs}),
+        }
+        sessions: dict[str, list[str]] = {}
+        for sid, cid in s.execute(_BATCH_SESSIONS, ids):
+            sessions.setdefault(cid, []).append(sid)
+        rows = s.scalars(_BATCH_ENROLLMENTS, ids)
+        return cls(
+            courses=set(s.scalars(_BATCH_COURSES, ids)),
+            employees=set(s.scalars(_BATCH_EMPLOYEES, ids)),
+            enrollments={(r.employee_id, r.course_id): r for r in rows},
+            sessions=sessions,
+        )
+
+
+# A batch's statements, built once (building one costs more than running it on SQLite).
+_COURSES: BindParameter[str] = bindparam("courses", expanding=True)
+_EMPLOYEES: BindParameter[str] = bindparam("employees", expanding=True)
+_BATCH_SESSIONS = select(LmsCourseSessionRow.id, LmsCourseSessionRow.course_id).where(
+    LmsCourseSessionRow.course_id.in_(_COURSES)
+)
+_BATCH_ENROLLMENTS = (
+    select(LmsEnrollmentRow)
+    .where(LmsEnrollmentRow.employee_id.in_(_EMPLOYEES), LmsEnrollmentRow.course_id.in_(_COURSES))
+    .execution_options(populate_existing=True)
+)
+_BATCH_COURSES = select(CourseRow.id).where(CourseRow.id.in_(_COURSES))
+_BATCH_EMPLOYEES = select(EmployeeRow.id).where(EmployeeRow.id.in_(_EMPLOYEES))
 
 
 class BuiltinLms:
@@ -272,22 +318,24 @@ class BuiltinLms:
 
     def _enroll(self, req: EnrollRequest) -> Enrollment:
         with self._writing() as s:
-            return self._enroll_in(s, req)
+            return self._enroll_in(s, _Batch.read(s, [req]), req)
 
-    def _enroll_in(self, s: Session, req: EnrollRequest) -> Enrollment:
+    def _enroll_in(self, s: Session, batch: _Batch, req: EnrollRequest) -> Enrollment:
         """Enroll inside the write transaction `s`; a refusal raises before any write."""
-        if s.get(CourseRow, req.course_id) is None:
+        if req.course_id not in batch.courses:
             raise LmsError.of("unknown_course", f"unknown course {req.course_id}")
-        if s.get(EmployeeRow, req.employee_id) is None:
+        if req.employee_id not in batch.employees:
             raise LmsError.of("unknown_user", f"unknown employee {req.employee_id}")
-        row = self._existing(s, req.employee_id, req.course_id)
+        key = (req.employee_id, req.course_id)
+        row = batch.enrollments.get(key)
         if row is not None and row.status in ACTIVE:
             return _to_model(row)
-        session = self._choose_session(s, req)
-        # Locks are held now: what another enrollment committed meanwhile is visible.
-        row = self._existing(s, req.employee_id, req.course_id)
-        if row is not None and row.status in ACTIVE:
-            return _to_model(row)
+        session = self._choose_session(s, req, batch.sessions.get(req.course_id, []))
+        if session is not None:
+            # Locks are held now: what another enrollment committed meanwhile is visible.
+            row = self._existing(s, req.employee_id, req.course_id)
+            if row is not None and row.status in ACTIVE:
+                return _to_model(row)
         # Count before this row joins the session (autoflush would count it too).
         status, position = "enrolled", None
         if session is not None and self._count(s, session.id, "enrolled") >= session.capacity:
@@ -298,6 +346,7 @@ class BuiltinLms:
                 employee_id=req.employee_id, course_id=req.course_id, created_at=now
             )
             s.add(row)
+            batch.enrollments[key] = row
         row.due, row.reason, row.source_event = req.due, req.reason, req.source_event
         row.updated_at, row.completed_at, row.score = now, None, None
         row.session_id = session.id if session else None
@@ -305,11 +354,13 @@ class BuiltinLms:
         s.flush()
         return _to_model(row)
 
-    def _choose_session(self, s: Session, req: EnrollRequest) -> LmsCourseSessionRow | None:
+    def _choose_session(
+        self, s: Session, req: EnrollRequest, ids: list[str]
+    ) -> LmsCourseSessionRow | None:
         """The session to enroll in, locked; None for a self-paced course.
 
         The requested one, else the first open one (by start) with a free seat, else the first
-        open one, for its waitlist.
+        open one, for its waitlist. `ids` are the course's sessions.
         """
         if req.session_id is not None:
             locked = self._lock_sessions(s, [req.session_id])
@@ -319,11 +370,6 @@ class BuiltinLms:
                     f"course {req.course_id} has no session {req.session_id}",
                 )
             return locked[0]
-        ids = list(
-            s.scalars(
-                select(LmsCourseSessionRow.id).where(LmsCourseSessionRow.course_id == req.course_id)
-            )
-        )
         if not ids:
             return None
         now = _now()
@@ -351,7 +397,7 @@ class BuiltinLms:
         """
         try:
             with self._writing() as s:
-                return enroll_each(partial(self._enroll_in, s), reqs)
+                return enroll_each(partial(self._enroll_in, s, _Batch.read(s, reqs)), reqs)
         except IntegrityError:
             return enroll_each(self.enroll, reqs)
 
