@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     )
 
     workflow_sandbox: bool = Field(
-        True,
-        description="Run workflows in Temporal's sandbox (determinism checks at run time).",
+        False,
+        description="Run workflows in Temporal's sandbox (determinism checks at run time; "
+        "the tests always do).",
     )
 
     # Data.

@@ -14,7 +14,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.directory import DirectoryActivities
@@ -47,6 +47,18 @@ WORKFLOWS: tuple[type, ...] = (
     CompletionPollWorkflow,
 )
 """Every workflow the worker runs."""
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """Temporal's workflow sandbox when `settings.workflow_sandbox`, else none.
+
+    The sandbox checks at run time that workflow code makes no non-deterministic call
+    (`datetime.now`, `random`, I/O) and isolates module state per run; it costs about a
+    quarter of a worker's CPU per review (bench/e2e.py). The test suite runs every workflow
+    in it (tests/conftest.py), so a workflow change that makes such a call fails there;
+    production workers run the tested code without it unless it is turned on.
+    """
+    return SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 def precompile_workflows(workflows: tuple[type, ...] = WORKFLOWS) -> None:
@@ -113,11 +125,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             client,
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
-            workflow_runner=(
-                SandboxedWorkflowRunner()
-                if settings.workflow_sandbox
-                else UnsandboxedWorkflowRunner()
-            ),
+            workflow_runner=workflow_runner(settings),
             activities=[
                 directory.get_employee,
                 directory.apply_update,

@@ -284,8 +284,11 @@ class EmployeeLearningWorkflow:
             else:
                 to_enroll.append(item.course_id)
         await asyncio.gather(*(self._request_approval(employee, i) for i in awaiting))
-        for course_id in await self._enroll_many(employee, to_enroll, cause):
+        enrolled_ids, announcements = await self._enroll_many(employee, to_enroll, cause)
+        for course_id in enrolled_ids:
             enrolled.append(_course_line(self._item_or_fail(course_id)))
+        # The announcements go out beside the email, not before it.
+        publishing = asyncio.ensure_future(self._publish_all(announcements))
         uncoverable = [f"{u.gap.skill_name}: {u.reason}" for u in planned.plan.uncoverable]
         for text in uncoverable:
             self._note("uncoverable", text, event_id=cause)
@@ -301,6 +304,7 @@ class EmployeeLearningWorkflow:
                 pending=[_course_line(self._item_or_fail(i.course_id)) for i in awaiting],
             )
             emails += [sent] if sent else []
+        await publishing
         if planned.objective_sets:
             self._want(OBJECTIVE_VERSION.value_set(",".join(planned.objective_sets)))
         outcome = (
@@ -698,14 +702,15 @@ class EmployeeLearningWorkflow:
 
     async def _enroll_many(
         self, employee: Employee, course_ids: list[str], cause: str
-    ) -> list[str]:
-        """Enroll in several courses with one LMS call; returns the ones now enrolled.
+    ) -> tuple[list[str], list[CloudEvent[Any]]]:
+        """Enroll in several courses with one LMS call.
 
         A permanent refusal marks that item failed with the reason; a full session puts it on
-        the waitlist. Each new enrollment is announced with `enrollment.created`.
+        the waitlist. Returns the courses now enrolled, and the `enrollment.created`
+        announcements of the enrollments this cause made (for the caller to publish).
         """
         if not course_ids:
-            return []
+            return [], []
         items = [self._item_or_fail(c) for c in course_ids]
         result = await self._lms(
             LmsActivities.enroll_many,
@@ -721,8 +726,7 @@ class EmployeeLearningWorkflow:
                 enrolled.append(item.course_id)
                 if enrollment.source_event == cause:
                     announcements.append(self._announcement(employee, enrollment, cause))
-        await self._publish_all(announcements)
-        return enrolled
+        return enrolled, announcements
 
     async def _lms(self, method: Callable[[Any, A], R], arg: A) -> R:
         """Call the LMS: a local activity, or an activity on the rate-limited LMS queue."""

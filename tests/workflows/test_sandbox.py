@@ -1,0 +1,59 @@
+"""Tests run workflows in the sandbox, and the sandbox refuses a non-deterministic call."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from restricted import ReadsTheClock
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from test_employee_timers import time_skipping_server
+
+from talentloop.config import Settings
+from talentloop.private import free_ports
+from talentloop.worker import workflow_runner
+
+
+def test_the_test_session_runs_workflows_in_the_sandbox() -> None:
+    assert Settings().workflow_sandbox
+    assert isinstance(workflow_runner(Settings()), SandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(Settings(workflow_sandbox=False)), UnsandboxedWorkflowRunner)
+
+
+async def test_the_sandbox_fails_the_task_of_a_workflow_reading_the_clock() -> None:
+    (port,) = free_ports(1)
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=time_skipping_server(),
+        port=port,
+    )
+    async with env:
+        queue = f"sandbox-{uuid.uuid4()}"
+        async with Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[ReadsTheClock],
+            workflow_runner=workflow_runner(Settings()),
+        ):
+            handle = await env.client.start_workflow(
+                ReadsTheClock.run,
+                id=f"clock-{uuid.uuid4()}",
+                task_queue=queue,
+                execution_timeout=timedelta(minutes=5),
+            )
+            failures: list[str] = []
+            for _ in range(100):
+                history = await handle.fetch_history()
+                failures = [
+                    e.workflow_task_failed_event_attributes.failure.message
+                    for e in history.events
+                    if e.HasField("workflow_task_failed_event_attributes")
+                ]
+                if failures:
+                    break
+                await asyncio.sleep(0.1)
+    assert failures and "datetime.datetime.now" in failures[0]
