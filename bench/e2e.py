@@ -1,16 +1,19 @@
 """End-to-end benchmark: review published on Kafka -> enrollment email accepted by the SMTP sink.
 
 Starts a private embedded stack (Temporal dev server, Tansu, SMTP sink) on free ports, seeds
-O*NET roles with GENERATED employees and courses, runs `talentloop worker` and
-`talentloop bridge` as their own processes, and measures in one run:
+O*NET roles with GENERATED employees and courses, runs `talentloop worker` (one process per
+core unless --workers says otherwise) and `talentloop bridge` as their own processes, and
+measures in one run, after a warm-up through the whole path:
 
 1. the platform ceiling: Temporal's rate for a workflow with one no-op activity, on the same
    server, with its worker in its own process (bench/noop.py);
 2. a burst: B reviews published at once; rate = B / (last email - first publish);
 3. a steady offered load at half the burst rate for S seconds: p50 / p95 / p99 latency;
-4. where the time goes, from the Temporal histories of a sample of the burst's workflows.
+4. where the time goes: CPU per workflow of every process (server, broker, sink, workers,
+   bridge) in the ceiling and burst stages, and the Temporal histories of a sample of the
+   burst's workflows (events, workflow tasks, their time).
 
-Usage: python bench/e2e.py [--employees 1400] [--burst 300] [--steady-seconds 20]
+Usage: python bench/e2e.py [--employees 1400] [--burst 300] [--steady-seconds 20] [--workers N]
 """
 
 from __future__ import annotations
@@ -314,7 +317,12 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=20.0)
     parser.add_argument("--ceiling", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=1, help="talentloop worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="talentloop worker processes (default: one per core, as `worker --processes`)",
+    )
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="bench-e2e-"))

@@ -87,12 +87,23 @@ def dev_status() -> None:
 
 
 @app.command()
-def worker(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def worker(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (a Python worker uses about one core; one per core).",
+        ),
+    ] = 1,
+) -> None:
     """Run a Temporal worker (workflows and activities) until SIGTERM or Ctrl-C."""
-    from talentloop.worker import run_worker
+    from talentloop.worker import run_worker, run_worker_processes
 
     _logging(verbose)
     settings = _settings()
+    if processes > 1:
+        raise typer.Exit(run_worker_processes(processes, verbose=verbose))
     _run_until_signal(lambda stop: run_worker(settings, stop))
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import py_compile
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -184,3 +187,33 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     )
     async with running_worker(client, settings):
         await (stop or asyncio.Event()).wait()
+
+
+def run_worker_processes(count: int, *, verbose: bool = False) -> int:
+    """Run `count` worker processes (`talentloop worker`) until SIGTERM or Ctrl-C.
+
+    Each process is a worker of its own on the same task queues (Temporal spreads the work);
+    a signal to this process is passed on to each. One process failing stops the others (a
+    supervisor restarts the whole); returns its exit code, or 0 after a clean stop.
+    """
+    argv = [sys.executable, "-m", "talentloop.cli", "worker", *(["--verbose"] if verbose else [])]
+    children = [subprocess.Popen(argv) for _ in range(count)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    while True:
+        codes = [child.poll() for child in children]
+        failed = next((c for c in codes if c not in (None, 0)), None)
+        if failed is not None:
+            forward(signal.SIGTERM, None)
+            for child in children:
+                child.wait()
+            return failed
+        if all(c == 0 for c in codes):
+            return 0
+        time.sleep(0.2)
