@@ -234,14 +234,19 @@ async def bench(
     )
     await publish_and_wait(settings, [e for _, e in warm], watch, None, 120)
 
-    meter.begin()
-    rate_ceiling = await ceiling(settings, args.ceiling, args.concurrency)
-    cpu += cpu_lines("ceiling: no-op workflow", meter.end(), args.ceiling + 20)
-    rows.append(
-        ("ceiling: no-op workflow", args.ceiling, args.ceiling / rate_ceiling, rate_ceiling, "")
-    )
+    async def measure_ceiling(label: str) -> float:
+        meter.begin()
+        rate = await ceiling(settings, args.ceiling, args.concurrency)
+        cpu.extend(cpu_lines(f"ceiling: no-op workflow {label}", meter.end(), args.ceiling + 20))
+        rows.append(
+            (f"ceiling: no-op workflow {label}", args.ceiling, args.ceiling / rate, rate, "")
+        )
+        return rate
 
-    print(f"ceiling {rate_ceiling:.1f}/s; burst of {len(burst_people)} reviews ...", flush=True)
+    # The ceiling is measured before the burst and after the steady load; the better of the
+    # two is the one the burst is compared with (a slow ceiling would flatter the ratio).
+    rate_before = await measure_ceiling("#1")
+    print(f"ceiling {rate_before:.1f}/s; burst of {len(burst_people)} reviews ...", flush=True)
     meter.begin()
     published, first, last = await publish_and_wait(
         settings, [e for _, e in burst_people], watch, None, 600
@@ -275,6 +280,8 @@ async def bench(
         )
     )
 
+    rate_ceiling = max(rate_before, await measure_ceiling("#2"))
+
     print()
     print(f"{'stage':<34} {'events':>7} {'seconds':>8} {'per s':>8}  latency (s)")
     for name, n, secs, rate, extra in rows:
@@ -283,7 +290,8 @@ async def bench(
     p99 = pct(lat_s, 99)
     print()
     print(
-        f"end-to-end burst rate / ceiling = {share:.0%}  (target >= 60 %: "
+        f"end-to-end burst rate / best ceiling = {burst_rate:.1f} / {rate_ceiling:.1f} = "
+        f"{share:.0%}  (target >= 60 %: "
         f"{'PASS' if share >= 0.6 else 'FAIL'})"
     )
     print(
