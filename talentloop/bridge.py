@@ -214,7 +214,9 @@ class Bridge:
 
     def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         self.stats.consumed += 1
-        tracker = self._trackers.setdefault(tp, OffsetTracker())
+        tracker = self._trackers.get(tp)
+        if tracker is None:
+            tracker = self._trackers[tp] = OffsetTracker()
         tracker.dispatched(record.offset)
         chain = (tp, record.key or b"")
         previous = self._tails.get(chain)
