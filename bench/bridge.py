@@ -7,8 +7,9 @@ measures three rates:
 1. ``kafka consume``: kafka-python alone, the bridge's consumer settings, reading the N
    records (ceiling 1);
 2. ``signal-with-start``: Temporal alone, one asyncio client delivering N pre-validated events
-   by signal-with-start, per-employee in order, with bounded concurrency (each value of
-   ``--concurrency`` is tried; the best is ceiling 2);
+   by signal-with-start with the bridge's own start input (``Settings.employee_workflow_input``),
+   per-employee in order, with bounded concurrency (each value of ``--concurrency`` is tried;
+   the best is ceiling 2);
 3. ``bridge``: `talentloop.bridge.Bridge` end to end: consume, validate, signal-with-start,
    commit, until the group's committed offsets cover all N records.
 
