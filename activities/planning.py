@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.directory import DirectoryActivities
 from activities.objectives import sets_in_force
 from activities.skills.gaps import assess, compute_gaps, effective_requirements
 from activities.skills.selection import CatalogIndex, choose_courses
@@ -31,6 +32,8 @@ from schemas.learning import (
     Employee,
     LearningPlan,
     PlanRequest,
+    ReviewPlan,
+    ReviewPlanRequest,
 )
 from schemas.skills import (
     Evidence,
@@ -107,12 +110,17 @@ class PlanningActivities:
     def __init__(
         self,
         sessions: sessionmaker[Session],
+        directory: DirectoryActivities | None = None,
         policy: str = DEFAULT_POLICY,
         min_gap: float = MIN_GAP,
         catalog_ttl: float = 30.0,
     ) -> None:
-        """Build the activity over a database session factory and an assessment policy."""
+        """Build the activity over a database session factory and an assessment policy.
+
+        `directory` looks employees up for `plan_review` (default: the same database).
+        """
         self._sessions = sessions
+        self._directory = directory or DirectoryActivities(sessions)
         self._policy = policy
         self._min_gap = min_gap
         self._catalog_ttl = catalog_ttl
@@ -257,6 +265,20 @@ class PlanningActivities:
     def plan_activity(self, req: PlanRequest) -> LearningPlan:
         """Compute the employee's gaps and plan (idempotent: review evidence upserts)."""
         return self.plan(req)
+
+    @activity.defn(name="skills.plan_review")
+    def plan_review(self, req: ReviewPlanRequest) -> ReviewPlan:
+        """Look the employee up and plan after their review, in one activity (idempotent).
+
+        Raises:
+            ApplicationError: Non-retryable ``UnknownEmployee`` when the directory does not
+                hold the employee (or they left).
+        """
+        employee = self._directory.get_employee(req.employee_id)
+        planned = self.plan(
+            PlanRequest(employee=employee, event_id=req.event_id, review=req.review)
+        )
+        return ReviewPlan(employee=employee, planned=planned)
 
     @activity.defn(name="skills.record_completion")
     def record_completion(self, req: CompletionRequest) -> CompletionOutcome:

@@ -54,6 +54,21 @@ class LearningPlan(_Model):
     objective_sets: list[str] = Field(default_factory=list)
 
 
+class ReviewPlanRequest(_Model):
+    """Plan after a review, for an employee the planner looks up itself (one activity)."""
+
+    employee_id: str
+    event_id: str
+    review: ReviewCompleted
+
+
+class ReviewPlan(_Model):
+    """The employee as the directory knows them, and the plan their review led to."""
+
+    employee: Employee
+    planned: LearningPlan
+
+
 class EnrollRequest(_Model):
     """Enroll one employee in one course (idempotent on employee and course)."""
 

@@ -109,7 +109,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     precompile_workflows()
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
-    planning = PlanningActivities(sessions)
+    planning = PlanningActivities(sessions, directory)
     port = lms_port(settings, sessions)
     lms = LmsActivities(port)
     poller = CompletionPollActivities(port, sessions)
@@ -133,6 +133,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                 directory.get_employee,
                 directory.apply_update,
                 planning.plan_activity,
+                planning.plan_review,
                 planning.record_completion,
                 mail.send_notice,
                 objectives.record,

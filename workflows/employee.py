@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         PlanRequest,
         ProcessedEvent,
         Recipient,
+        ReviewPlanRequest,
         TimelineEntry,
         Transition,
     )
@@ -238,11 +239,17 @@ class EmployeeLearningWorkflow:
             )
 
     async def _after_review(self, ev: InboundEvent) -> ProcessedEvent:
-        employee = await self._employee()
-        planned = await self._plan(
-            PlanRequest(employee=employee, event_id=ev.event_id, review=ev.review)
+        assert ev.review is not None
+        reviewed = await workflow.execute_local_activity_method(
+            PlanningActivities.plan_review,
+            ReviewPlanRequest(
+                employee_id=self._inp.employee_id, event_id=ev.event_id, review=ev.review
+            ),
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
         )
-        return await self._apply_plan(employee, planned, ev.event_id, ev.type)
+        self._want_employee(reviewed.employee)
+        return await self._apply_plan(reviewed.employee, reviewed.planned, ev.event_id, ev.type)
 
     async def _apply_plan(
         self, employee: Employee, planned: LearningPlan, cause: str, etype: str
@@ -606,8 +613,11 @@ class EmployeeLearningWorkflow:
             start_to_close_timeout=_TIMEOUT,
             retry_policy=_RETRY,
         )
-        self._want(DEPARTMENT.value_set(employee.department), ROLE.value_set(employee.role_id))
+        self._want_employee(employee)
         return employee
+
+    def _want_employee(self, employee: Employee) -> None:
+        self._want(DEPARTMENT.value_set(employee.department), ROLE.value_set(employee.role_id))
 
     async def _recipient_of(self, employee_id: str) -> Recipient:
         try:
