@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 
 from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -318,10 +317,15 @@ class BuiltinLms:
 
     def _enroll(self, req: EnrollRequest) -> Enrollment:
         with self._writing() as s:
-            return self._enroll_in(s, _Batch.read(s, [req]), req)
+            row = self._enroll_row(s, _Batch.read(s, [req]), req)
+            s.flush()
+            return _to_model(row)
 
-    def _enroll_in(self, s: Session, batch: _Batch, req: EnrollRequest) -> Enrollment:
-        """Enroll inside the write transaction `s`; a refusal raises before any write."""
+    def _enroll_row(self, s: Session, batch: _Batch, req: EnrollRequest) -> LmsEnrollmentRow:
+        """Enroll inside the write transaction `s` (flushed by the caller, once for a batch).
+
+        A refusal raises before any write.
+        """
         if req.course_id not in batch.courses:
             raise LmsError.of("unknown_course", f"unknown course {req.course_id}")
         if req.employee_id not in batch.employees:
@@ -329,13 +333,13 @@ class BuiltinLms:
         key = (req.employee_id, req.course_id)
         row = batch.enrollments.get(key)
         if row is not None and row.status in ACTIVE:
-            return _to_model(row)
+            return row
         session = self._choose_session(s, req, batch.sessions.get(req.course_id, []))
         if session is not None:
             # Locks are held now: what another enrollment committed meanwhile is visible.
             row = self._existing(s, req.employee_id, req.course_id)
             if row is not None and row.status in ACTIVE:
-                return _to_model(row)
+                return row
         # Count before this row joins the session (autoflush would count it too).
         status, position = "enrolled", None
         if session is not None and self._count(s, session.id, "enrolled") >= session.capacity:
@@ -351,8 +355,7 @@ class BuiltinLms:
         row.updated_at, row.completed_at, row.score = now, None, None
         row.session_id = session.id if session else None
         row.status, row.waitlist_position = status, position
-        s.flush()
-        return _to_model(row)
+        return row
 
     def _choose_session(
         self, s: Session, req: EnrollRequest, ids: list[str]
@@ -397,7 +400,28 @@ class BuiltinLms:
         """
         try:
             with self._writing() as s:
-                return enroll_each(partial(self._enroll_in, s, _Batch.read(s, reqs)), reqs)
+                batch = _Batch.read(s, reqs)
+                done: list[LmsEnrollmentRow | LmsError] = []
+                for req in reqs:
+                    try:
+                        done.append(self._enroll_row(s, batch, req))
+                    except LmsError as err:
+                        if err.retryable:
+                            raise
+                        done.append(err)
+                s.flush()  # every new row in one INSERT
+                return [
+                    EnrollOutcome(
+                        employee_id=req.employee_id,
+                        course_id=req.course_id,
+                        **(
+                            {"error": r.failure()}
+                            if isinstance(r, LmsError)
+                            else {"enrollment": _to_model(r)}
+                        ),
+                    )
+                    for req, r in zip(reqs, done, strict=True)
+                ]
         except IntegrityError:
             return enroll_each(self.enroll, reqs)
 
