@@ -76,6 +76,7 @@ __all__ = [
     "EventSpec",
     "Id",
     "InboundEvent",
+    "ObjectivesApplied",
     "ObjectiveSkill",
     "ObjectivesChanged",
     "ReviewCompleted",
@@ -608,6 +609,16 @@ EVENT_TYPES: dict[str, EventSpec] = {
 """Every event type of the contract, inbound and outbound, by versioned type."""
 
 
+class ObjectivesApplied(BaseModel):
+    """The objective-set version a rollout sends to an employee's workflow to re-plan by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    employee_id: str
+    objective_set_id: str
+    version: int
+
+
 class InboundEvent(BaseModel):
     """A validated event as handed to a workflow: envelope facts plus typed data."""
 
@@ -623,10 +634,12 @@ class InboundEvent(BaseModel):
     review: ReviewCompleted | None = None
     completion: CourseCompleted | None = None
     employee_update: EmployeeUpdated | None = None
+    objectives: ObjectivesApplied | None = None
+    """For `objectives.changed.v1`: the objective-set version a rollout asks to apply."""
 
     @property
     def employee_id(self) -> str:
         """The employee the event is about."""
-        body = self.review or self.completion or self.employee_update
+        body = self.review or self.completion or self.employee_update or self.objectives
         assert body is not None
         return body.employee_id

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.events import (
         COURSE_COMPLETED,
         EMPLOYEE_UPDATED,
+        OBJECTIVES_CHANGED,
         REVIEW_COMPLETED,
         EmployeeUpdated,
         InboundEvent,
@@ -229,6 +230,8 @@ class EmployeeLearningWorkflow:
                 return await self._after_completion(ev)
             if ev.type == EMPLOYEE_UPDATED and ev.employee_update is not None:
                 return await self._after_update(ev, ev.employee_update)
+            if ev.type == OBJECTIVES_CHANGED and ev.objectives is not None:
+                return await self._after_objectives(ev)
             return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
         except ActivityError as err:
             reason = _error_text(err)
@@ -405,6 +408,21 @@ class EmployeeLearningWorkflow:
             enrolled=replanned.enrolled if replanned else [],
             emails=emails,
         )
+
+    async def _after_objectives(self, ev: InboundEvent) -> ProcessedEvent:
+        """A rollout's objective-set version is in force: re-assess and apply the difference."""
+        assert ev.objectives is not None
+        applied = ev.objectives
+        self._note(
+            "objectives",
+            f"objectives {applied.objective_set_id}@v{applied.version} apply",
+            event_id=ev.event_id,
+        )
+        employee = await self._employee()
+        planned = await self._plan(
+            PlanRequest(employee=employee, event_id=ev.event_id, on=workflow.now().date())
+        )
+        return await self._apply_plan(employee, planned, ev.event_id, ev.type)
 
     async def _after_update(self, ev: InboundEvent, update: EmployeeUpdated) -> ProcessedEvent:
         employee = await workflow.execute_local_activity_method(

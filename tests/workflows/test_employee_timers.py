@@ -21,15 +21,18 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.objectives import ObjectiveActivities
 from activities.store.engine import open_engine, session_factory
 from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
 from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
+    OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
     CourseCompleted,
     EmployeeUpdated,
     InboundEvent,
+    ObjectivesApplied,
     ReviewCompleted,
     SkillRating,
 )
@@ -39,6 +42,8 @@ from schemas.learning import (
     EmployeeWorkflowInput,
     LearningPolicy,
 )
+from schemas.rollout import ObjectiveSetEvent
+from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
 from talentloop.config import Settings
 from talentloop.devstack import DevStack
 from talentloop.private import free_ports, private_settings
@@ -47,7 +52,7 @@ from talentloop.smtpsink import read_maildir
 from talentloop.temporal import register_search_attributes
 from talentloop.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
-from workflows.search_attributes import OVERDUE_COUNT
+from workflows.search_attributes import OBJECTIVE_VERSION, OVERDUE_COUNT
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("TALENTLOOP_RECORD_HISTORIES") == "1"
@@ -431,3 +436,61 @@ async def test_employee_who_left_is_withdrawn_and_the_workflow_ends(
     # Timers died with the workflow: nothing is sent later.
     await env.sleep(timedelta(days=60))
     assert mail_keys(settings, f"{emp}:reminder") == []
+
+
+async def test_objectives_a_rollout_sends_are_planned_for(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP7"
+    with sessions.begin() as s:  # a department of its own, so the objective is T-EMP7's only
+        person = s.get(EmployeeRow, emp)
+        assert person is not None
+        person.department = "Strategy"
+        top = s.scalars(
+            select(RoleRequirementRow)
+            .where(RoleRequirementRow.role_id == person.role_id)
+            .order_by(RoleRequirementRow.importance.desc(), RoleRequirementRow.skill_id)
+        ).first()
+        assert top is not None
+    # At the role's level: no gap, no plan yet.
+    handle = await start(
+        env.client, settings, emp, review(sessions, emp, "tm-7", below=0.0), NO_APPROVALS
+    )
+    state = await until(handle, lambda s: len(s.history) == 1)
+    assert not state.items
+
+    today = (await env.get_current_time()).date()
+    objective_set = ObjectiveSet(
+        id="t-strategy",
+        version=1,
+        effective_from=today,
+        objectives=(
+            Objective(
+                id="Q1-depth",
+                title="Deeper skills in Strategy",
+                departments=("Strategy",),
+                due=today + timedelta(days=90),
+                requirements=(
+                    ObjectiveRequirement(skill_id=top.skill_id, target=min(7.0, top.level + 1.5)),
+                ),
+            ),
+        ),
+    )
+    assert ObjectiveActivities(sessions).record(
+        ObjectiveSetEvent(event_id="os-t-1", source="tests", objective_set=objective_set)
+    )
+    applied = InboundEvent(
+        event_id="tm-7-objectives",
+        type=OBJECTIVES_CHANGED,
+        source="tests",
+        objectives=ObjectivesApplied(employee_id=emp, objective_set_id="t-strategy", version=1),
+    )
+    await handle.signal(EmployeeLearningWorkflow.event, applied)
+    state = await until(handle, lambda s: "tm-7-objectives" in {h.event_id for h in s.history})
+
+    enrolled = [i for i in state.items if i.status == "enrolled"]
+    assert enrolled and all("Q1-depth" in i.reason for i in enrolled)
+    assert all(i.due == today + timedelta(days=90) for i in enrolled)
+    assert any(e.kind == "objectives" for e in state.timeline)
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(OBJECTIVE_VERSION) == "t-strategy@v1"
