@@ -63,7 +63,7 @@ async def handled_ids(
     return out
 
 
-async def wait_all_handled(client: Client, prefix: str, per_employee: int, timeout: float = 90):
+async def wait_all_handled(client: Client, prefix: str, per_employee: int, timeout: float = 180):
     deadline = time.monotonic() + timeout
     while True:
         seen = await handled_ids(client, prefix)
