@@ -210,11 +210,11 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     )
 
 
-def cpu_lines(name: str, used: dict[str, float], count: int) -> list[str]:
-    """CPU milliseconds per workflow of each process over a stage, and their sum."""
+def cpu_line(name: str, used: dict[str, float], count: int) -> tuple[str, float]:
+    """CPU milliseconds per workflow of each process over a stage, and their sum (ms)."""
     parts = [f"{k} {1000 * v / count:.1f}" for k, v in sorted(used.items()) if v > 0]
     total = 1000 * sum(used.values()) / count
-    return [f"  {name:<32} {total:6.1f} ms = " + ", ".join(parts)]
+    return f"  {name:<32} {total:6.1f} ms = " + ", ".join(parts), total
 
 
 async def bench(
@@ -238,9 +238,9 @@ async def bench(
     async def measure_ceiling(label: str) -> float:
         meter.begin()
         rate = await ceiling(settings, args.ceiling, args.concurrency)
-        used = meter.end()
-        ceiling_ms.append(1000 * sum(used.values()) / (args.ceiling + 20))
-        cpu.extend(cpu_lines(f"ceiling: no-op workflow {label}", used, args.ceiling + 20))
+        line, total = cpu_line(f"ceiling: no-op workflow {label}", meter.end(), args.ceiling + 20)
+        cpu.append(line)
+        ceiling_ms.append(total)
         rows.append(
             (f"ceiling: no-op workflow {label}", args.ceiling, args.ceiling / rate, rate, "")
         )
@@ -254,9 +254,8 @@ async def bench(
     published, first, last = await publish_and_wait(
         settings, [e for _, e in burst_people], watch, None, 600
     )
-    used = meter.end()
-    review_ms = 1000 * sum(used.values()) / len(published)
-    cpu += cpu_lines(f"burst of {len(published)} reviews", used, len(published))
+    line, review_ms = cpu_line(f"burst of {len(published)} reviews", meter.end(), len(published))
+    cpu.append(line)
     burst_rate = len(published) / (last - first)
     lat = [watch.stored[i] - t for i, t in published.items()]
     rows.append(

@@ -106,7 +106,8 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     synchronous ones run on `ACTIVITY_THREADS` threads. Leaving the context shuts the worker
     down and closes the producer.
     """
-    precompile_workflows()
+    if settings.workflow_sandbox:
+        precompile_workflows()
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
     planning = PlanningActivities(sessions, directory)
