@@ -410,18 +410,14 @@ class BuiltinLms:
                             raise
                         done.append(err)
                 s.flush()  # every new row in one INSERT
-                return [
-                    EnrollOutcome(
-                        employee_id=req.employee_id,
-                        course_id=req.course_id,
-                        **(
-                            {"error": r.failure()}
-                            if isinstance(r, LmsError)
-                            else {"enrollment": _to_model(r)}
-                        ),
-                    )
-                    for req, r in zip(reqs, done, strict=True)
-                ]
+                outcomes = []
+                for req, r in zip(reqs, done, strict=True):
+                    ids = {"employee_id": req.employee_id, "course_id": req.course_id}
+                    if isinstance(r, LmsError):
+                        outcomes.append(EnrollOutcome(**ids, error=r.failure()))
+                    else:
+                        outcomes.append(EnrollOutcome(**ids, enrollment=_to_model(r)))
+                return outcomes
         except IntegrityError:
             return enroll_each(self.enroll, reqs)
 
