@@ -1,7 +1,10 @@
 """The bridge: Kafka consumer group -> validated CloudEvents -> Temporal signal-with-start.
 
-- Records with the same Kafka key (the employee id) are handled strictly in order; records of
-  different keys proceed concurrently, so many Temporal calls are in flight at once.
+- Records with the same Kafka key (the employee id) are handled strictly in order, by one
+  task per key that works through the key's queued records; records of different keys
+  proceed concurrently, so many Temporal calls are in flight at once.
+- A failing directory check (the directory database is down) is retried with back-off: the
+  record waits, and the later records of its key behind it; nothing is dead-lettered for it.
 - Offsets are committed per partition only up to the contiguous prefix of records that Temporal
   accepted or that went to the DLQ (`OffsetTracker`).
 - Bad input goes to the DLQ topic with the original bytes and the reason; the bridge goes on.
@@ -17,9 +20,9 @@ stay on the asyncio loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +62,7 @@ class BridgeStats:
     signalled: int = 0
     dead_lettered: int = 0
     temporal_retries: int = 0
+    directory_retries: int = 0
     commits: int = 0
     pauses: int = 0
     rebalances: int = 0
@@ -129,7 +133,7 @@ class Bridge:
         self._producer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
-        self._tails: dict[tuple[TopicPartition, bytes], asyncio.Task[None]] = {}
+        self._chains: dict[tuple[OffsetTracker, bytes], deque[ConsumerRecord]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._paused = False
         self._start_input = settings.employee_workflow_input("")
@@ -213,34 +217,44 @@ class Bridge:
         await self._commit()
 
     def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        """Queue a record behind the earlier ones of its key; start the key's chain if idle."""
         self.stats.consumed += 1
         tracker = self._trackers.get(tp)
         if tracker is None:
             tracker = self._trackers[tp] = OffsetTracker()
         tracker.dispatched(record.offset)
-        chain = (tp, record.key or b"")
-        previous = self._tails.get(chain)
-        task = asyncio.create_task(self._handle(tp, tracker, record, previous))
-        self._tails[chain] = task
-        self._tasks.setdefault(tp, set()).add(task)
+        # Keyed by the tracker too: after the partition was revoked and assigned again, its
+        # records start new chains instead of joining a cancelled one.
+        chain = (tracker, record.key or b"")
+        queue = self._chains.get(chain)
+        if queue is not None:
+            queue.append(record)
+            return
+        queue = self._chains[chain] = deque((record,))
+        tasks = self._tasks.setdefault(tp, set())
+        task = asyncio.create_task(self._run_chain(tp, tracker, chain, queue))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
-        def forget(done: asyncio.Task[None]) -> None:
-            self._tasks.get(tp, set()).discard(done)
-            if self._tails.get(chain) is done:
-                del self._tails[chain]
-
-        task.add_done_callback(forget)
-
-    async def _handle(
+    async def _run_chain(
         self,
         tp: TopicPartition,
         tracker: OffsetTracker,
-        record: ConsumerRecord,
-        previous: asyncio.Task[None] | None,
+        chain: tuple[OffsetTracker, bytes],
+        queue: deque[ConsumerRecord],
     ) -> None:
-        if previous is not None:
-            with contextlib.suppress(BaseException):
-                await previous
+        """Handle one key's records in order until none is queued."""
+        try:
+            while queue:
+                await self._handle(tp, tracker, queue[0])
+                queue.popleft()
+        finally:
+            if self._chains.get(chain) is queue:
+                del self._chains[chain]
+
+    async def _handle(
+        self, tp: TopicPartition, tracker: OffsetTracker, record: ConsumerRecord
+    ) -> None:
         try:
             event = decode(
                 record.value,
@@ -274,7 +288,22 @@ class Bridge:
             event.employee_update is not None and event.employee_update.change != "joined"
         )
         check = self._known_employee
-        if needs_known and check is not None and not await check(event.employee_id):
+        if not needs_known or check is None:
+            return
+        delay = 0.2
+        while True:
+            try:
+                known = await check(event.employee_id)
+                break
+            except Exception as err:
+                # The directory is down: the event waits (and its key with it), it is not lost.
+                self.stats.directory_retries += 1
+                log.warning(
+                    "directory check of event %s failed (%s); retrying", event.event_id, err
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if not known:
             raise InvalidEvent("unknown-employee", f"employee {event.employee_id} is unknown")
 
     async def _until_accepted(self, call: Callable[[], Awaitable[None]], event_id: str) -> None:

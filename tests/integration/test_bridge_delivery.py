@@ -184,3 +184,32 @@ async def test_two_bridges_rebalancing_apply_every_event_once(
         await asyncio.gather(task_a, task_b)
     assert a.stats.rebalances >= 1
     assert a.stats.signalled + b.stats.signalled >= 3 * 3 * len(EMPLOYEES)
+
+
+async def test_directory_outage_holds_events_back_without_losing_or_reordering_them(
+    settings: Settings, client: Client, worker: None, sessions: Any
+) -> None:
+    own = lane(settings, "dirdown")
+    lookup = directory_check(DirectoryActivities(sessions).lookup)
+    failures = 6
+
+    async def flaky(employee_id: str) -> bool:
+        nonlocal failures
+        if failures > 0:
+            failures -= 1
+            raise ConnectionError("directory database unreachable")
+        return await lookup(employee_id)
+
+    stop = asyncio.Event()
+    bridge = Bridge(own, client, known_employee=flaky)
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        await asyncio.wait_for(bridge.assigned.wait(), 60)
+        await asyncio.to_thread(publish_events, own, moves("dd", 3))
+        seen = await wait_all_handled(client, "dd", 3)
+    finally:
+        stop.set()
+        await task
+    assert_exactly_once_in_order(seen, "dd", 3)
+    assert bridge.stats.directory_retries == 6
+    assert bridge.stats.dead_lettered == 0
