@@ -113,6 +113,7 @@ def bridge(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
     from activities.directory import DirectoryActivities
     from activities.store.engine import open_engine, session_factory
     from talentloop.bridge import Bridge, directory_check
+    from talentloop.gc_tuning import tune_for_service
     from talentloop.temporal import connect
 
     _logging(verbose)
@@ -122,7 +123,9 @@ def bridge(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
 
     async def run(stop: asyncio.Event) -> None:
         known = directory_check(directory.lookup)
-        await Bridge(settings, await connect(settings), known_employee=known).run(stop)
+        client = await connect(settings)
+        tune_for_service()
+        await Bridge(settings, client, known_employee=known).run(stop)
 
     _run_until_signal(run)
 

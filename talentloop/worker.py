@@ -34,6 +34,7 @@ from activities.outbound import OutboundActivities
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from talentloop.config import Settings
+from talentloop.gc_tuning import tune_for_service
 from talentloop.kafka import make_producer
 from talentloop.lms_schedule import ensure_completion_poll_schedule
 from talentloop.temporal import connect
@@ -188,6 +189,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         PollRequest(activity_task_queue=settings.lms_task_queue),
     )
     async with running_worker(client, settings):
+        tune_for_service()
         await (stop or asyncio.Event()).wait()
 
 
