@@ -256,14 +256,7 @@ class Bridge:
         self, tp: TopicPartition, tracker: OffsetTracker, record: ConsumerRecord
     ) -> None:
         try:
-            event = decode(
-                record.value,
-                record.headers or [],
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                max_bytes=self._settings.max_event_bytes,
-            )
+            event = self._decode(record)
             if isinstance(event, InboundEvent):
                 await self._check_employee(event)
         except InvalidEvent as err:
@@ -282,6 +275,24 @@ class Bridge:
                 await self._until_accepted(partial(self._signal_employee, event), event.event_id)
         if self._trackers.get(tp) is tracker:
             tracker.finished(record.offset)
+
+    def _decode(self, record: ConsumerRecord) -> InboundEvent | ObjectiveSetEvent:
+        try:
+            return decode(
+                record.value,
+                record.headers or [],
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                max_bytes=self._settings.max_event_bytes,
+            )
+        except InvalidEvent:
+            raise
+        except Exception as err:
+            # A record the decoder did not foresee goes to the DLQ too: raised here, it would
+            # end its key's task and hold back its partition's commits for good.
+            log.exception("decoding %s/%d@%d failed", record.topic, record.partition, record.offset)
+            raise InvalidEvent("undecodable", type(err).__name__) from err
 
     async def _check_employee(self, event: InboundEvent) -> None:
         needs_known = event.type in (REVIEW_COMPLETED, COURSE_COMPLETED) or (

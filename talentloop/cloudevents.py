@@ -49,11 +49,17 @@ def _validation_summary(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _structured(value: bytes) -> dict[str, Any]:
+def _json(value: bytes) -> Any:
     try:
-        doc = json.loads(value)
+        return json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidEvent("not-json", str(err)) from err
+    except RecursionError as err:
+        raise InvalidEvent("not-json", "nested too deeply") from err
+
+
+def _structured(value: bytes) -> dict[str, Any]:
+    doc = _json(value)
     if not isinstance(doc, dict) or "specversion" not in doc:
         raise InvalidEvent("not-cloudevent", "no CloudEvents 'specversion' attribute")
     return doc
@@ -70,10 +76,7 @@ def _binary(value: bytes, headers: dict[str, bytes]) -> dict[str, Any]:
     ctype = headers.get("content-type", b"application/json").decode(errors="replace")
     if not ctype.startswith("application/json"):
         raise InvalidEvent("unsupported-content-type", ctype)
-    try:
-        doc["data"] = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidEvent("not-json", str(err)) from err
+    doc["data"] = _json(value)
     return doc
 
 
@@ -99,7 +102,8 @@ def decode(
         raise InvalidEvent("empty", "record has no value")
     if len(value) > max_bytes:
         raise InvalidEvent("oversized", f"{len(value)} bytes > {max_bytes}")
-    hdrs = {k.lower(): v for k, v in headers}
+    # Kafka allows a header without a value.
+    hdrs = {k.lower(): v or b"" for k, v in headers}
     binary = "ce_specversion" in hdrs
     event = None if binary else _fast_structured(value)
     if event is not None:

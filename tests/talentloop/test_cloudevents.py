@@ -68,12 +68,24 @@ def test_binary_mode_headers_are_accepted():
         (json.dumps(review(ratings=[])).encode(), "schema-invalid"),
         (json.dumps(review(completed_at="2026-11-01T10:00:00")).encode(), "schema-invalid"),
         (json.dumps({**review(), "specversion": "0.3"}).encode(), "schema-invalid"),
+        (b"[" * 5_000, "not-json"),
+        (b'{"specversion": "1.0", "data": ' + b"[" * 5_000 + b"}", "not-json"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(value, reason):
     with pytest.raises(InvalidEvent) as err:
         run(value)
     assert err.value.reason == reason
+
+
+def test_binary_mode_headers_without_a_value_are_refused_not_crashed_on():
+    headers = [("ce_specversion", b"1.0"), ("ce_type", None)]
+    with pytest.raises(InvalidEvent) as err:
+        run(json.dumps(review()["data"]).encode(), headers)
+    assert err.value.reason == "unknown-type"
+    with pytest.raises(InvalidEvent) as err:
+        run(json.dumps(review()["data"]).encode(), [*headers, ("content-type", None)])
+    assert err.value.reason == "unsupported-content-type"
 
 
 def test_oversized_record_is_refused_before_parsing():
