@@ -425,16 +425,28 @@ class Bridge:
                     loop.call_soon_threadsafe(task.cancel)
 
 
-def directory_check(lookup: Callable[[str], object | None]) -> KnownEmployee:
-    """A `KnownEmployee` over a blocking directory look-up, remembering the ids it found."""
-    known: set[str] = set()
+def directory_check(
+    lookup: Callable[[str], object | None],
+    *,
+    ttl: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> KnownEmployee:
+    """A `KnownEmployee` over a blocking directory look-up, trusting a found id for `ttl` s.
+
+    Ids that were found are not looked up again for `ttl` seconds; an employee who left (the
+    look-up answers None for them) is refused at the latest `ttl` seconds later. Ids that were
+    not found are always asked again: they may join any moment.
+    """
+    found_at: dict[str, float] = {}
 
     async def check(employee_id: str) -> bool:
-        if employee_id in known:
+        seen = found_at.get(employee_id)
+        if seen is not None and clock() - seen < ttl:
             return True
         if await asyncio.to_thread(lookup, employee_id) is None:
+            found_at.pop(employee_id, None)
             return False
-        known.add(employee_id)
+        found_at[employee_id] = clock()
         return True
 
     return check

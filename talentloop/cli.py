@@ -122,7 +122,7 @@ def bridge(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
     directory = DirectoryActivities(session_factory(open_engine(settings.db_url)))
 
     async def run(stop: asyncio.Event) -> None:
-        known = directory_check(directory.lookup)
+        known = directory_check(directory.lookup, ttl=settings.directory_cache_seconds)
         client = await connect(settings)
         tune_for_service()
         await Bridge(settings, client, known_employee=known).run(stop)

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     topic_partitions: int = 4
     consumer_group: str = "talentloop-bridge"
     max_event_bytes: int = Field(256 * 1024, description="Larger events go to the DLQ.")
+    directory_cache_seconds: float = Field(
+        60.0, gt=0, description="The bridge trusts an employee id it found for this long."
+    )
     kafka_connect_timeout_ms: int = Field(30_000, description="Give up reaching the broker.")
 
     # Mail.
