@@ -290,8 +290,15 @@ class Bridge:
             raise
         except Exception as err:
             # A record the decoder did not foresee goes to the DLQ too: raised here, it would
-            # end its key's task and hold back its partition's commits for good.
-            log.exception("decoding %s/%d@%d failed", record.topic, record.partition, record.offset)
+            # end its key's task and hold back its partition's commits for good. Only the
+            # error's type is logged: its message may quote the record (personal data).
+            log.error(
+                "decoding %s/%d@%d failed: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(err).__name__,
+            )
             raise InvalidEvent("undecodable", type(err).__name__) from err
 
     async def _check_employee(self, event: InboundEvent) -> None:
