@@ -11,6 +11,9 @@
 - Temporal unavailable: deliveries back off and retry; once `max_in_flight` records wait, the
   partitions are paused while polling continues (the group membership holds), and resumed when
   the backlog drains. Nothing Temporal did not accept is committed.
+- Rebalance: what is handled of the revoked partitions is committed, their records in flight
+  are cancelled. A partition this member gets back resumes at its first unhandled record
+  (kafka-python keeps its fetch position); a partition new to it, at the committed offset.
 - Stop: no more fetching, in-flight records finish, offsets are committed, the group is left.
 
 All consumer calls run on one dedicated thread (kafka-python is not thread-safe); Temporal calls
@@ -82,6 +85,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             log.exception("handling revoked partitions failed; records will be redelivered")
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        try:
+            self._bridge._rewind(assigned)
+        except Exception:
+            log.exception("rewinding re-assigned partitions failed")
         self._loop.call_soon_threadsafe(self._bridge.assigned.set)
 
 
@@ -136,6 +143,7 @@ class Bridge:
         self._chains: dict[tuple[OffsetTracker, bytes], deque[ConsumerRecord]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._paused = False
+        self._resume_at: dict[TopicPartition, int] = {}
         self._start_input = settings.employee_workflow_input("")
         self.stats = BridgeStats()
         self.assigned = asyncio.Event()
@@ -419,10 +427,15 @@ class Bridge:
         """
         self.stats.rebalances += 1
         offsets = {}
+        self._resume_at = {}
         for tp in revoked:
             tracker = self._trackers.pop(tp, None)
-            if tracker is not None and (o := tracker.committable()) is not None:
+            if tracker is None:
+                continue
+            if (o := tracker.committable()) is not None:
                 offsets[tp] = OffsetAndMetadata(o, "", -1)
+            if (resume := tracker.resume_offset()) is not None:
+                self._resume_at[tp] = resume
         if offsets and self._consumer is not None:
             self._consumer.commit_async(offsets)
         loop = self._loop
@@ -430,6 +443,23 @@ class Bridge:
             for tp in revoked:
                 for task in list(self._tasks.pop(tp, set())):
                     loop.call_soon_threadsafe(task.cancel)
+
+    def _rewind(self, assigned: list[TopicPartition]) -> None:
+        """On the IO thread: go back to the first unhandled record of partitions we kept.
+
+        kafka-python keeps the fetch position of a partition that is assigned to this member
+        again after a rebalance. The records in flight at the revocation were cancelled, and
+        the position is past them: without this, they would be skipped, and the next commit
+        would pass them. Partitions new to this member start from the committed offset.
+        """
+        consumer = self._consumer
+        resume_at, self._resume_at = self._resume_at, {}
+        if consumer is None:
+            return
+        for tp in assigned:
+            offset = resume_at.get(tp)
+            if offset is not None:
+                consumer.seek(tp, offset)
 
 
 def directory_check(

@@ -37,6 +37,13 @@ class OffsetTracker:
         """Records dispatched and not yet handled."""
         return len(self._in_flight) - len(self._done)
 
+    def resume_offset(self) -> int | None:
+        """The first offset not handled yet (None: nothing was dispatched).
+
+        A consumer that goes on from here skips nothing: every earlier record is handled.
+        """
+        return self._in_flight[0] if self._in_flight else self._next
+
     def committable(self) -> int | None:
         """The offset to commit (one past the handled prefix) if it moved since `committed`."""
         return None if self._next == self._committed else self._next

@@ -21,6 +21,7 @@ from schemas.learning import EmployeeLearningState
 from talentloop.bridge import Bridge, directory_check
 from talentloop.cli import publish_events
 from talentloop.config import Settings
+from talentloop.kafka import make_consumer
 from talentloop.private import lane
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
@@ -213,3 +214,58 @@ async def test_directory_outage_holds_events_back_without_losing_or_reordering_t
     assert_exactly_once_in_order(seen, "dd", 3)
     assert bridge.stats.directory_retries == 6
     assert bridge.stats.dead_lettered == 0
+
+
+async def test_records_in_flight_at_a_rebalance_are_delivered_when_the_partition_stays(
+    settings: Settings, client: Client, worker: None, sessions: Any
+) -> None:
+    """kafka-python keeps the fetch position of a partition this member gets back: the records
+    in flight at the revocation (cancelled) must be read again, not skipped."""
+    own = lane(settings, "rewind")
+    lookup = directory_check(DirectoryActivities(sessions).lookup)
+    # One employee per partition of the 4 (Kafka's default partitioner), so that whichever
+    # partitions the bridge keeps through the rebalance, one of them has a record in flight.
+    held = {"E00010", "E00013", "E00018", "E00012"}
+    release = asyncio.Event()
+
+    async def slow_for_some(employee_id: str) -> bool:
+        if employee_id in held:
+            await release.wait()
+        return await lookup(employee_id)
+
+    stop = asyncio.Event()
+    bridge = Bridge(own, client, known_employee=slow_for_some, commit_interval=0.2)
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        await asyncio.wait_for(bridge.assigned.wait(), 60)
+        await asyncio.to_thread(publish_events, own, moves("rw", 2))
+        others = [e for e in EMPLOYEES if e not in held]
+        deadline = time.monotonic() + 90
+        while not all(len(ids) == 2 for ids in (await handled_ids(client, "rw", others)).values()):
+            assert time.monotonic() < deadline, "the employees not held back were not handled"
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)  # a commit of what is done
+
+        # A second member joins and leaves: two rebalances, after which this bridge owns every
+        # partition again; the held records were in flight (and cancelled) at the first one.
+        def join_and_leave() -> None:
+            member = make_consumer(own)
+            member.subscribe(own.inbound_topics)
+            until = time.monotonic() + 60
+            while not member.assignment():
+                assert time.monotonic() < until, "the second member got no partitions"
+                member.poll(timeout_ms=100)
+            member.close()
+
+        await asyncio.to_thread(join_and_leave)
+        until = time.monotonic() + 60
+        while bridge.stats.rebalances < 2:
+            assert time.monotonic() < until, bridge.stats
+            await asyncio.sleep(0.2)
+        release.set()
+        seen = await wait_all_handled(client, "rw", 2, timeout=90)
+    finally:
+        release.set()
+        stop.set()
+        await task
+    assert_exactly_once_in_order(seen, "rw", 2)

@@ -38,3 +38,18 @@ def test_prefix_property(order: list[int], stop: int) -> None:
         prefix += 1
     assert c == (offsets[prefix - 1] + 1 if prefix else None)
     assert t.pending == len(offsets) - len(done)
+
+
+def test_resume_offset_is_the_first_record_not_handled_yet():
+    t = OffsetTracker()
+    assert t.resume_offset() is None
+    for offset in (10, 11, 12, 13):
+        t.dispatched(offset)
+    assert t.resume_offset() == 10
+    t.finished(12)  # out of order: 10 and 11 still in flight
+    assert t.resume_offset() == 10
+    t.finished(10)
+    assert t.resume_offset() == 11
+    t.finished(11)
+    t.finished(13)
+    assert t.resume_offset() == 14  # everything handled: go on after the last one
