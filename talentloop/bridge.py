@@ -71,6 +71,18 @@ class BridgeStats:
     rebalances: int = 0
 
 
+class _Backoff:
+    """Waits between retries: 0.2 s, doubling up to 5 s."""
+
+    def __init__(self) -> None:
+        self._delay = 0.2
+
+    async def wait(self) -> None:
+        """Sleep the current delay, then lengthen it."""
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, 5.0)
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Runs on kafka-python's IO thread when partitions move between members; never raises."""
 
@@ -316,7 +328,7 @@ class Bridge:
         check = self._known_employee
         if not needs_known or check is None:
             return
-        delay = 0.2
+        backoff = _Backoff()
         while True:
             try:
                 known = await check(event.employee_id)
@@ -327,14 +339,13 @@ class Bridge:
                 log.warning(
                     "directory check of event %s failed (%s); retrying", event.event_id, err
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
         if not known:
             raise InvalidEvent("unknown-employee", f"employee {event.employee_id} is unknown")
 
     async def _until_accepted(self, call: Callable[[], Awaitable[None]], event_id: str) -> None:
         """Make a Temporal call until the server accepts it, backing off while it cannot."""
-        delay = 0.2
+        backoff = _Backoff()
         while True:
             try:
                 async with self._calls:
@@ -344,8 +355,7 @@ class Bridge:
             except RPCError as err:
                 self.stats.temporal_retries += 1
                 log.warning("temporal refused event %s (%s); retrying", event_id, err.status)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
 
     async def _signal_employee(self, event: InboundEvent) -> None:
         """Signal-with-start the employee's workflow; the workflow drops a seen event id."""
@@ -384,7 +394,7 @@ class Bridge:
             ("dlq.offset", str(record.offset).encode()),
             ("dlq.time", datetime.now(UTC).isoformat().encode()),
         ]
-        delay = 0.2
+        backoff = _Backoff()
         while True:
             try:
                 future = self._producer.send(
@@ -395,8 +405,7 @@ class Bridge:
                 return
             except KafkaError as kerr:
                 log.warning("DLQ publish failed (%s); retrying", kerr)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.wait()
 
     async def _commit(self) -> None:
         consumer = self._consumer
@@ -422,8 +431,9 @@ class Bridge:
     def _revoke(self, revoked: list[TopicPartition]) -> None:
         """On the IO thread: commit (without blocking) what is done of `revoked`, drop the rest.
 
-        Records still in flight for those partitions are cancelled; the partitions' next owner
-        reads them again from the committed offset, and the workflows drop what they saw.
+        Records still in flight for those partitions are cancelled. Another owner reads them
+        again from the committed offset; this member, if it gets a partition back, from the
+        first unhandled record noted here (`_rewind`). The workflows drop what they saw.
         """
         self.stats.rebalances += 1
         offsets = {}
