@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities.skills.onet import PACKAGED_ONET_DIR
 from schemas.learning import EmployeeWorkflowInput, LearningPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,11 @@ class Settings(BaseSettings):
 
     # Data.
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in state.")
-    onet_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "onet")
+    onet_dir: Path = Field(
+        PACKAGED_ONET_DIR,
+        description="O*NET text files (NAME.txt or NAME.txt.gz); default the O*NET 29.3 excerpt "
+        "installed with the package. Point it at a newer release folder to use that.",
+    )
     enrollment_due_days: int = Field(30, description="Due date after enrollment, no objective.")
     approval_hours_over: float | None = Field(16.0, description="More hours need approval.")
     approval_cost_over: float | None = Field(1000.0, description="More cost needs approval.")

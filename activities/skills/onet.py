@@ -2,14 +2,24 @@
 
 This is the skills engine's only I/O. Data: O*NET 29.3 Database by the U.S. Department of
 Labor, Employment and Training Administration (USDOL/ETA), used under the CC BY 4.0 license.
+
+The four files the import reads ship inside the package, gzip-compressed and cut to the columns
+read, in ``onet_data`` beside this module (:data:`PACKAGED_ONET_DIR`; made by
+``python -m talentloop.onet_vendor``). A full release folder from O*NET works unchanged: a
+plain ``NAME.txt`` is read in preference to ``NAME.txt.gz``.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from activities.skills.scales import ONET_LV
 from schemas.skills import ProficiencyScale, Role, RoleRequirement, Skill
@@ -19,6 +29,55 @@ ONET_ATTRIBUTION = (
     "Labor, Employment and Training Administration (USDOL/ETA), used under the CC BY 4.0 license."
 )
 """The credit O*NET's license requires wherever the data is shipped or displayed."""
+
+ONET_RELEASE = "29.3"
+"""The O*NET database release the packaged data is cut from."""
+
+PACKAGED_ONET_DIR = Path(__file__).resolve().parent / "onet_data"
+"""The O*NET data installed with the package: the files of :data:`ONET_FILES`, gzip-compressed."""
+
+ONET_FILES: dict[str, tuple[str, ...]] = {
+    "Content Model Reference.txt": ("Element ID", "Element Name", "Description"),
+    "Occupation Data.txt": ("O*NET-SOC Code", "Title", "Description"),
+    "Skills.txt": (
+        "O*NET-SOC Code",
+        "Element ID",
+        "Element Name",
+        "Scale ID",
+        "Data Value",
+        "Recommend Suppress",
+        "Not Relevant",
+    ),
+    "Level Scale Anchors.txt": ("Element ID", "Scale ID", "Anchor Value", "Anchor Description"),
+}
+"""The O*NET text files :func:`load_onet` reads, and the columns it reads from each."""
+
+MANIFEST_NAME = "MANIFEST.json"
+"""The file in a packaged data folder listing each data file's sha256 and row count."""
+
+
+class OnetDataMissing(FileNotFoundError):
+    """An O*NET file the import needs is in neither plain nor gzip form in the data folder.
+
+    Attributes:
+        folder: The data folder searched.
+        missing: The missing file's plain name, e.g. "Skills.txt".
+
+    """
+
+    def __init__(self, folder: Path, missing: str) -> None:
+        where = "folder" if folder.is_dir() else "folder (which does not exist)"
+        super().__init__(
+            f"O*NET data incomplete: {missing} (or {missing}.gz) not found in {where} {folder}"
+        )
+        self.folder = folder
+        self.missing = missing
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[type[OnetDataMissing], tuple[Path, str]]:
+        return (type(self), (self.folder, self.missing))
 
 
 def skill_id(element_id: str) -> str:
@@ -67,9 +126,78 @@ class OnetData:
         return self._roles_by_id
 
 
+def find_onet_files(onet_dir: Path) -> dict[str, Path]:
+    """The path of each file the import reads: ``NAME.txt`` if present, else ``NAME.txt.gz``.
+
+    Args:
+        onet_dir: An O*NET release folder, or a folder made by ``talentloop.onet_vendor``.
+
+    Returns:
+        Each name of :data:`ONET_FILES` mapped to the file to read.
+
+    Raises:
+        OnetDataMissing: A file is in neither form.
+
+    """
+    found: dict[str, Path] = {}
+    for name in ONET_FILES:
+        plain, packed = onet_dir / name, onet_dir / f"{name}.gz"
+        if plain.is_file():
+            found[name] = plain
+        elif packed.is_file():
+            found[name] = packed
+        else:
+            raise OnetDataMissing(onet_dir, name)
+    return found
+
+
+@contextmanager
+def open_onet_text(path: Path) -> Iterator[IO[str]]:
+    """Open an O*NET text file, plain or gzip-compressed (by its ``.gz`` suffix), for csv."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+            yield f
+    else:
+        with path.open(encoding="utf-8", newline="") as f:
+            yield f
+
+
 def _rows(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with open_onet_text(path) as f:
         yield from csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+
+
+def verify_manifest(onet_dir: Path) -> list[str]:
+    """Check a packaged O*NET folder against its MANIFEST.json.
+
+    Args:
+        onet_dir: A folder made by ``talentloop.onet_vendor``.
+
+    Returns:
+        One line per problem (manifest missing or unreadable, a listed file missing, a
+        checksum mismatch); empty when every listed file is present and intact.
+
+    """
+    manifest_path = onet_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files: dict[str, dict[str, object]] = manifest["files"]
+    except FileNotFoundError:
+        return [f"{manifest_path}: missing"]
+    except (ValueError, KeyError, TypeError) as err:
+        return [f"{manifest_path}: unreadable ({type(err).__name__}: {err})"]
+    if not files:
+        return [f"{manifest_path}: lists no files"]
+    problems: list[str] = []
+    for name, entry in sorted(files.items()):
+        path = onet_dir / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry.get("sha256"):
+            problems.append(f"{path}: sha256 {digest} does not match the manifest's")
+    return problems
 
 
 def _value(text: str) -> float | None:
@@ -87,26 +215,31 @@ def load_onet(onet_dir: Path, occupations: Iterable[str] | None = None) -> OnetD
     Suppress" on either row are kept and flagged ``suppressed``.
 
     Args:
-        onet_dir: Folder with the O*NET text files.
+        onet_dir: Folder with the O*NET text files (``NAME.txt`` or ``NAME.txt.gz``), e.g.
+            :data:`PACKAGED_ONET_DIR` or a full O*NET release folder.
         occupations: O*NET-SOC codes ("15-1252.00") or role ids ("onet:15-1252.00") to
             import; None imports every occupation with skill ratings.
 
     Returns:
         The skills, roles and scale.
 
+    Raises:
+        OnetDataMissing: A file of :data:`ONET_FILES` is not in ``onet_dir``.
+
     """
     wanted: set[str] | None = None
     if occupations is not None:
         wanted = {o.removeprefix("onet:") for o in occupations}
 
-    elements = {r["Element ID"]: r for r in _rows(onet_dir / "Content Model Reference.txt")}
-    titles = {r["O*NET-SOC Code"]: r for r in _rows(onet_dir / "Occupation Data.txt")}
+    files = find_onet_files(onet_dir)
+    elements = {r["Element ID"]: r for r in _rows(files["Content Model Reference.txt"])}
+    titles = {r["O*NET-SOC Code"]: r for r in _rows(files["Occupation Data.txt"])}
 
     # (soc, element) -> [importance, level, suppressed, not_relevant]
     pairs: dict[tuple[str, str], list[float | bool | None]] = {}
     order: list[str] = []
     element_order: dict[str, str] = {}
-    with (onet_dir / "Skills.txt").open(encoding="utf-8", newline="") as f:
+    with open_onet_text(files["Skills.txt"]) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader)
         col = {name: i for i, name in enumerate(header)}
@@ -136,7 +269,7 @@ def load_onet(onet_dir: Path, occupations: Iterable[str] | None = None) -> OnetD
                 entry[2] = True
 
     anchors: dict[str, dict[int, str]] = {}
-    for r in _rows(onet_dir / "Level Scale Anchors.txt"):
+    for r in _rows(files["Level Scale Anchors.txt"]):
         if r["Element ID"] in element_order and r["Scale ID"] == "LV":
             anchors.setdefault(r["Element ID"], {})[int(float(r["Anchor Value"]))] = r[
                 "Anchor Description"

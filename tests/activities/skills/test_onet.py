@@ -1,20 +1,17 @@
-"""Import of the real O*NET 29.3 files (the whole Skills.txt)."""
+"""Import of the real O*NET 29.3 data (the whole Skills file), as installed with the package."""
 
 import time
 from pathlib import Path
 
 import pytest
 
-from activities.skills.onet import ONET_ATTRIBUTION, load_onet
-from talentloop.config import Settings
+from activities.skills.onet import ONET_ATTRIBUTION, PACKAGED_ONET_DIR, load_onet
 
-ONET_DIR = Settings().onet_dir
+ONET_DIR = PACKAGED_ONET_DIR
 
 
 @pytest.fixture(scope="module")
 def onet():
-    if not (ONET_DIR / "Skills.txt").exists():
-        pytest.skip(f"O*NET data not found at {ONET_DIR}")
     started = time.perf_counter()
     data = load_onet(ONET_DIR)
     data_elapsed = time.perf_counter() - started
@@ -67,8 +64,6 @@ def test_skills_have_names_descriptions_and_level_anchors(onet):
 
 
 def test_selected_occupations_only(tmp_path: Path):
-    if not (ONET_DIR / "Skills.txt").exists():
-        pytest.skip("no O*NET data")
     data = load_onet(ONET_DIR, occupations=["onet:15-1211.00", "11-1011.00"])
     assert sorted(r.id for r in data.roles) == ["onet:11-1011.00", "onet:15-1211.00"]
     assert len(data.skills) == 35
