@@ -4,19 +4,27 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint down status clean postgres
+.PHONY: install demo test test-slow lint setup doctor down status clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[dev,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## demo: start the embedded stack, seed, publish a burst of reviews, print the summary.
+## demo: start the embedded stack, set it up, seed, publish a burst of reviews, print the summary.
 demo: $(STAMP)
 	$(VENV)/bin/talentloop demo
+
+## setup: topics, search attributes, Schedules and migrations of the configured deployment.
+setup: $(STAMP)
+	$(VENV)/bin/talentloop setup
+
+## doctor: check every component of the configured deployment (exit 0 only when all are ready).
+doctor: $(STAMP)
+	$(VENV)/bin/talentloop doctor
 
 ## postgres: start the machine's PostgreSQL cluster when it is installed and not running
 ## (the PostgreSQL tests need a server at 127.0.0.1:5432, or TALENTLOOP_TEST_PG_URL).
@@ -32,6 +40,10 @@ postgres:
 test: $(STAMP) postgres
 	$(MAKE) lint
 	$(PY) -m pytest
+
+## test-slow: the long real-stack runs (marked `slow`): a fresh non-editable install, ...
+test-slow: $(STAMP) postgres
+	$(PY) -m pytest -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

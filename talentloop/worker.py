@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.directory import DirectoryActivities
 from activities.lms.activities import LmsActivities
 from activities.lms.builtin import BuiltinLms
-from activities.lms.completions import CompletionPollActivities, PollRequest
+from activities.lms.completions import CompletionPollActivities
 from activities.lms.moodle import MoodleConfig, MoodleLms
 from activities.lms.port import LmsPort
 from activities.mail.activities import MailActivities
@@ -36,7 +35,6 @@ from activities.store.engine import open_engine, session_factory
 from talentloop.config import Settings
 from talentloop.gc_tuning import tune_for_service
 from talentloop.kafka import make_producer
-from talentloop.lms_schedule import ensure_completion_poll_schedule
 from talentloop.temporal import connect
 from workflows.completion_poll import CompletionPollWorkflow
 from workflows.employee import EmployeeLearningWorkflow
@@ -180,14 +178,11 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run a worker until `stop` is set (or forever); make sure the completion poll runs."""
+    """Run a worker until `stop` is set (or forever).
+
+    The worker creates no Schedule: `talentloop setup` does, once per release.
+    """
     client = await connect(settings)
-    await ensure_completion_poll_schedule(
-        client,
-        settings.task_queue,
-        timedelta(minutes=settings.lms_poll_minutes),
-        PollRequest(activity_task_queue=settings.lms_task_queue),
-    )
     async with running_worker(client, settings):
         tune_for_service()
         await (stop or asyncio.Event()).wait()

@@ -42,6 +42,8 @@ FUNCTIONS = (
     "core_completion_get_course_completion_status",
 )
 """The web service functions the adapter calls (grant them to the token's service)."""
+SITE_INFO = "core_webservice_get_site_info"
+"""The function `talentloop doctor` asks which functions the token may call (grant it too)."""
 
 _RETRYABLE_ERRORCODES = {
     "sitemaintenance": "unavailable",
@@ -254,6 +256,20 @@ class MoodleLms:
         if isinstance(body, dict) and "exception" in body and "errorcode" in body:
             raise classify(body)
         return body
+
+    def granted_functions(self) -> set[str]:
+        """The web service functions the token's service may call.
+
+        ``core_webservice_get_site_info`` lists them under ``functions`` (name and version).
+
+        Raises:
+            LmsError: As `call`; "protocol" when the answer has no function list.
+        """
+        body = self.call(SITE_INFO)
+        functions = body.get("functions") if isinstance(body, dict) else None
+        if not isinstance(functions, list):
+            raise LmsError.of("protocol", f"{SITE_INFO}: no functions list")
+        return {str(f.get("name")) for f in functions if isinstance(f, dict)}
 
     # -- lookups -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ FUNCTIONS = {
     "enrol_manual_unenrol_users",
     "core_enrol_get_enrolled_users",
     "core_completion_get_course_completion_status",
+    "core_webservice_get_site_info",
 }
 
 
@@ -116,6 +117,21 @@ class MoodleState:
     # -- functions ---------------------------------------------------------------------
 
     def handle(self, fn: str, p: dict[str, Any]) -> Any:
+        if fn == "core_webservice_get_site_info":
+            # core_webservice_external::get_site_info: the site, the token's user, and the
+            # functions of the token's external service (only those an admin added to it).
+            return {
+                "sitename": "Fake Moodle",
+                "username": "talentloop",
+                "userid": 2,
+                "siteurl": "http://127.0.0.1",
+                "release": "4.5 (Build: 20241007)",
+                "version": "2024100700",
+                "functions": [
+                    {"name": name, "version": "2024100700"} for name in sorted(self.granted)
+                ],
+                "warnings": [],
+            }
         if fn == "core_course_get_courses_by_field":
             fld, value = p.get("field", ""), p.get("value", "")
             if fld not in ("", "id", "ids", "shortname", "idnumber", "category"):
