@@ -55,8 +55,10 @@ from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, w
 from workflows.search_attributes import OBJECTIVE_VERSION, OVERDUE_COUNT
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORD = os.environ.get("TALENTLOOP_RECORD_HISTORIES") == "1"
-"""Set to 1 to (re)write the stored histories that test_replay.py replays."""
+RECORD = os.environ.get("TALENTLOOP_RECORD_HISTORIES", "")
+"""A version folder name (e.g. ``v0.2.0``): store each run's history there for test_replay.py.
+
+A released version's folder is never written again: recording refuses an existing file."""
 
 NO_APPROVALS = LearningPolicy(approval_hours_over=None, approval_cost_over=None)
 ALL_NEED_APPROVAL = LearningPolicy(approval_hours_over=0, approval_sla_days=5)
@@ -194,11 +196,13 @@ async def until(
 
 
 async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """With TALENTLOOP_RECORD_HISTORIES=1, store the run's history for the replay test."""
+    """With TALENTLOOP_RECORD_HISTORIES=VERSION, store the run's history for the replay test."""
     if RECORD:
-        HISTORIES.mkdir(exist_ok=True)
+        folder = HISTORIES / RECORD
+        folder.mkdir(parents=True, exist_ok=True)
         history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        with (folder / f"{name}.json").open("x") as out:  # never overwrite a kept history
+            out.write(history.to_json())
 
 
 def mail_keys(settings: Settings, prefix: str) -> list[str]:
