@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -66,17 +67,23 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
 def precompile_workflows(workflows: tuple[type, ...] = WORKFLOWS) -> None:
     """Write the bytecode of the workflows' own modules, so sandboxes stop compiling them.
 
-    The workflow sandbox imports a workflow's module afresh for every new workflow run (that
+    The workflow sandbox imports a workflow's modules afresh for every new workflow run (that
     is what keeps its determinism checks on `datetime`, `random` and the like). Where
     bytecode caching is off (PYTHONDONTWRITEBYTECODE) each of those imports compiled the
-    source again; with the bytecode on disk they only load it. An unwritable directory
-    (an installed package) already has its bytecode, or is left to compile as before.
+    source again; with the bytecode on disk they only load it. Every module of the packages
+    the workflows live in is compiled (the rules beside a workflow are imported with it). An
+    unwritable directory (an installed package) already has its bytecode, or is left to
+    compile as before.
     """
-    for wf in workflows:
-        path = sys.modules[wf.__module__].__file__
-        if path is not None and path.endswith(".py"):
+    roots = {
+        Path(path).parent
+        for wf in workflows
+        if (path := sys.modules[wf.__module__.split(".")[0]].__file__) is not None
+    }
+    for root in roots:
+        for source in root.rglob("*.py"):
             with contextlib.suppress(OSError, py_compile.PyCompileError):
-                py_compile.compile(path, doraise=True)
+                py_compile.compile(str(source), doraise=True)
 
 
 def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:

@@ -8,12 +8,11 @@ workflow is counted, and the completion recorded: nobody is waiting for it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from workflows.calls import call_remote
 
 with workflow.unsafe.imports_passed_through():
     from activities.lms.completions import (
@@ -29,8 +28,6 @@ with workflow.unsafe.imports_passed_through():
 
 COMPLETION_POLL_SCHEDULE_ID = "lms-completion-poll"
 """The Schedule's id (one per deployment)."""
-
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 
 
 class PollOutcome(BaseModel):
@@ -68,12 +65,8 @@ class CompletionPollWorkflow:
     @workflow.run
     async def run(self, req: PollRequest) -> PollOutcome:
         """Poll, signal, record."""
-        polled = await workflow.execute_activity_method(
-            CompletionPollActivities.poll,
-            req,
-            task_queue=req.activity_task_queue,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=_RETRY,
+        polled = await call_remote(
+            CompletionPollActivities.poll, req, "poll", task_queue=req.activity_task_queue
         )
         signalled = 0
         missing: list[str] = []
@@ -84,16 +77,15 @@ class CompletionPollWorkflow:
                 signalled += 1
             except ApplicationError:
                 missing.append(c.employee_id)
-        recorded = await workflow.execute_activity_method(
+        recorded = await call_remote(
             CompletionPollActivities.record,
             RecordDeliveries(
                 source_lms=polled.source_lms,
                 completions=polled.completions,
                 next_since=polled.next_since,
             ),
+            "poll-record",
             task_queue=req.activity_task_queue,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=_RETRY,
         )
         return PollOutcome(
             found=len(polled.completions),

@@ -6,10 +6,9 @@ diff, preview, approval and waves of re-assessment build on it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.calls import call_remote
 
 with workflow.unsafe.imports_passed_through():
     from activities.objectives import ObjectiveActivities
@@ -44,12 +43,7 @@ class StrategyRolloutWorkflow:
             objectives=len(objective_set.objectives),
             event_id=event.event_id,
         )
-        new = await workflow.execute_activity_method(
-            ObjectiveActivities.record,
-            event,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-        )
+        new = await call_remote(ObjectiveActivities.record, event, "rollout-record")
         self._progress = self._progress.model_copy(
             update={"status": "recorded" if new else "already-recorded"}
         )

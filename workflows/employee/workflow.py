@@ -15,9 +15,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
+# The rules beside the workflow are pure; they are passed through with the schemas they use,
+# so that the sandbox's fresh copy of the workflow shares the schema classes the activities use.
 with workflow.unsafe.imports_passed_through():
     from activities.directory import DirectoryActivities
     from activities.lms.activities import LmsActivities
@@ -65,6 +67,21 @@ with workflow.unsafe.imports_passed_through():
         PublishBatch,
         outbound_event,
     )
+    from workflows.calls import call_local, call_remote
+    from workflows.employee import mail_keys
+    from workflows.employee.approvals import (
+        approval_facts,
+        refuse_decision,
+        threshold_reason,
+    )
+    from workflows.employee.deadlines import (
+        Deadline,
+        due_deadlines,
+        next_deadline,
+        reminders_already_past,
+    )
+    from workflows.employee.plan_state import plan_state
+    from workflows.employee.reconcile import WAIVED_WHY, reconcile
     from workflows.search_attributes import (
         DEPARTMENT,
         EMPLOYEE_ID,
@@ -73,7 +90,6 @@ with workflow.unsafe.imports_passed_through():
         PLAN_STATE,
         ROLE,
     )
-    from workflows.timers import Deadline, due_deadlines, next_deadline, reminders_already_past
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -86,9 +102,6 @@ HISTORY_KEPT = 50
 """Audit lines and timeline entries kept in the queryable state (all are in the history)."""
 IDLE_BEFORE_CONTINUE = timedelta(days=30)
 """A run with nothing scheduled and idle this long continues as new."""
-
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-_TIMEOUT = timedelta(seconds=60)
 
 
 def workflow_id_for(employee_id: str) -> str:
@@ -152,19 +165,9 @@ class EmployeeLearningWorkflow:
 
     @decide.validator
     def _validate_decision(self, decision: ApprovalDecision) -> None:
-        item = self._item(decision.course_id)
-        pending = item is not None and item.status == "awaiting_approval"
-        if (
-            item is None
-            or not pending
-            or any(d.course_id == decision.course_id for d in self._decisions)
-        ):
-            raise ValueError(f"no approval is pending for course {decision.course_id}")
-        if decision.approver_id != item.approver_id:
-            raise ValueError(
-                f"course {decision.course_id} awaits approval by {item.approver_id}, "
-                f"not {decision.approver_id}"
-            )
+        refusal = refuse_decision(self._item(decision.course_id), decision, self._decisions)
+        if refusal is not None:
+            raise ValueError(refusal)
 
     @workflow.query
     def state(self) -> EmployeeLearningState:
@@ -243,13 +246,11 @@ class EmployeeLearningWorkflow:
 
     async def _after_review(self, ev: InboundEvent) -> ProcessedEvent:
         assert ev.review is not None
-        reviewed = await workflow.execute_local_activity_method(
+        reviewed = await call_local(
             PlanningActivities.plan_review,
             ReviewPlanRequest(
                 employee_id=self._inp.employee_id, event_id=ev.event_id, review=ev.review
             ),
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
         )
         self._want_employee(reviewed.employee)
         return await self._apply_plan(reviewed.employee, reviewed.planned, ev.event_id, ev.type)
@@ -258,41 +259,21 @@ class EmployeeLearningWorkflow:
         self, employee: Employee, planned: LearningPlan, cause: str, etype: str
     ) -> ProcessedEvent:
         """Apply the difference between the plan and the items: waive, propose, enroll."""
-        gap_skills = {g.skill_id for g in planned.gaps}
-        for item in list(self._state.items):
-            if item.is_open and item.skills and not gap_skills.intersection(item.skills):
-                self._move(item.course_id, "waived", "the gap it was for has closed; progress kept")
-        known = {i.course_id for i in self._state.items if i.status not in ("waived", "rejected")}
-        enrolled: list[EnrolledCourse] = []
-        awaiting: list[PlanItemState] = []
-        to_enroll: list[str] = []
-        gaps_by_skill = {g.skill_id: g for g in planned.gaps}
-        for plan_item in planned.plan.items:
-            if plan_item.course_id in known:
-                continue
-            dues = [gaps_by_skill[s].due for s in plan_item.closes if s in gaps_by_skill]
-            objective_due = min((d for d in dues if d is not None), default=None)
-            due = objective_due or (
-                workflow.now().date() + timedelta(days=self._inp.policy.due_days)
-            )
-            item = PlanItemState(
-                course_id=plan_item.course_id,
-                title=plan_item.title,
-                hours=plan_item.hours,
-                cost=plan_item.cost,
-                reason=plan_item.reason,
-                skills=list(plan_item.closes),
-                due=due,
-                source_event=cause,
-                transitions=[
-                    Transition(at=workflow.now(), status="proposed", why=plan_item.reason)
-                ],
-            )
+        change = reconcile(
+            self._state.items,
+            planned,
+            self._inp.policy,
+            now=workflow.now(),
+            cause=cause,
+            has_manager=bool(employee.manager_id),
+        )
+        for course_id in change.waive:
+            self._move(course_id, "waived", WAIVED_WHY)
+        for item in change.proposed:
             self._upsert(item)
-            if self._needs_approval(item) and employee.manager_id:
-                awaiting.append(item)
-            else:
-                to_enroll.append(item.course_id)
+        awaiting = [self._item_or_fail(c) for c in change.need_approval]
+        to_enroll = change.enroll
+        enrolled: list[EnrolledCourse] = []
         await asyncio.gather(*(self._request_approval(employee, i) for i in awaiting))
         enrolled_ids, announcements = await self._enroll_many(employee, to_enroll, cause)
         for course_id in enrolled_ids:
@@ -305,7 +286,7 @@ class EmployeeLearningWorkflow:
         emails = []
         if enrolled or awaiting:
             sent = await self._notify(
-                f"enrollment:{cause}",
+                mail_keys.enrollment(cause),
                 "enrollment",
                 _recipient(employee),
                 employee,
@@ -339,7 +320,7 @@ class EmployeeLearningWorkflow:
             self._move(
                 item.course_id, "completed", f"completed on {completion.completed_at.date()}"
             )
-        outcome = await workflow.execute_local_activity_method(
+        outcome = await call_local(
             PlanningActivities.record_completion,
             CompletionRequest(
                 employee=employee,
@@ -347,8 +328,6 @@ class EmployeeLearningWorkflow:
                 completed_at=completion.completed_at,
                 event_id=ev.event_id,
             ),
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
         )
         closed = []
         for gap in outcome.closed:
@@ -386,7 +365,7 @@ class EmployeeLearningWorkflow:
         )
         emails = []
         sent = await self._notify(
-            f"{employee.id}:completed:{completion.course_id}",
+            mail_keys.completed(employee.id, completion.course_id),
             "completed",
             _recipient(employee),
             employee,
@@ -425,12 +404,7 @@ class EmployeeLearningWorkflow:
         return await self._apply_plan(employee, planned, ev.event_id, ev.type)
 
     async def _after_update(self, ev: InboundEvent, update: EmployeeUpdated) -> ProcessedEvent:
-        employee = await workflow.execute_local_activity_method(
-            DirectoryActivities.apply_update,
-            update,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
+        employee = await call_local(DirectoryActivities.apply_update, update)
         if update.change == "left":
             for item in list(self._state.items):
                 if item.status in ENROLLED_STATUSES:
@@ -452,7 +426,7 @@ class EmployeeLearningWorkflow:
                 if item.status == "awaiting_approval" and item.escalations == 0:
                     self._upsert(item.model_copy(update={"approver_id": update.manager_id}))
                     await self._notify(
-                        f"{employee.id}:approval:{item.course_id}:{update.manager_id}",
+                        mail_keys.approval_request(employee.id, item.course_id, update.manager_id),
                         "approval_request",
                         await self._recipient_of(update.manager_id),
                         employee,
@@ -469,37 +443,20 @@ class EmployeeLearningWorkflow:
 
     # -- approvals ----------------------------------------------------------------------------
 
-    def _needs_approval(self, item: PlanItemState) -> bool:
-        policy = self._inp.policy
-        return (
-            policy.approval_hours_over is not None and item.hours > policy.approval_hours_over
-        ) or (policy.approval_cost_over is not None and item.cost > policy.approval_cost_over)
-
     def _approval_facts(self, item: PlanItemState) -> dict[str, str]:
-        policy = self._inp.policy
-        requested = item.approval_requested_at or workflow.now()
-        sla = timedelta(days=policy.approval_sla_days)
-        if item.escalations == 0:
-            return {
-                "respond_by": (requested + sla).date().isoformat(),
-                "next_step": "escalation to the next manager",
-            }
-        return {
-            "respond_by": (requested + 2 * sla).date().isoformat(),
-            "next_step": policy.approval_default,
-        }
+        return approval_facts(item, self._inp.policy, workflow.now())
 
     async def _request_approval(self, employee: Employee, item: PlanItemState) -> PlanItemState:
         assert employee.manager_id is not None
         item = self._move(
             item.course_id,
             "awaiting_approval",
-            f"{item.hours:g} h / {item.cost:g} exceeds the approval threshold",
+            threshold_reason(item),
             approver_id=employee.manager_id,
             approval_requested_at=workflow.now(),
         )
         await self._notify(
-            f"{employee.id}:approval:{item.course_id}:{employee.manager_id}",
+            mail_keys.approval_request(employee.id, item.course_id, employee.manager_id),
             "approval_request",
             await self._recipient_of(employee.manager_id),
             employee,
@@ -527,7 +484,7 @@ class EmployeeLearningWorkflow:
         employee = await self._employee()
         if await self._enroll(employee, item.course_id, item.source_event, why=why):
             await self._notify(
-                f"enrollment:{employee.id}:{item.course_id}:approved",
+                mail_keys.approved_enrollment(employee.id, item.course_id),
                 "enrollment",
                 _recipient(employee),
                 employee,
@@ -562,7 +519,7 @@ class EmployeeLearningWorkflow:
                 course_id=item.course_id,
             )
             await self._notify(
-                f"{employee.id}:escalation:{item.course_id}:1",
+                mail_keys.approval_escalation(employee.id, item.course_id, 1),
                 "approval_escalation",
                 target,
                 employee,
@@ -581,7 +538,7 @@ class EmployeeLearningWorkflow:
                 item.model_copy(update={"reminders_sent": [*item.reminders_sent, due.days_before]})
             )
             await self._notify(
-                f"{employee.id}:reminder:{item.course_id}:{due.days_before}",
+                mail_keys.reminder(employee.id, item.course_id, due.days_before),
                 "reminder",
                 _recipient(employee),
                 employee,
@@ -591,7 +548,7 @@ class EmployeeLearningWorkflow:
         elif due.kind == "overdue":
             item = self._move(item.course_id, "overdue", f"not completed by {item.due}")
             await self._notify(
-                f"{employee.id}:overdue:{item.course_id}",
+                mail_keys.overdue(employee.id, item.course_id),
                 "overdue",
                 _recipient(employee),
                 employee,
@@ -601,7 +558,7 @@ class EmployeeLearningWorkflow:
             if policy.escalate_overdue and employee.manager_id:
                 escalated_to = employee.manager_id
                 await self._notify(
-                    f"{employee.id}:overdue-escalation:{item.course_id}",
+                    mail_keys.overdue_escalation(employee.id, item.course_id),
                     "overdue_escalation",
                     await self._recipient_of(employee.manager_id),
                     employee,
@@ -625,12 +582,7 @@ class EmployeeLearningWorkflow:
     # -- side effects (activities) ------------------------------------------------------------
 
     async def _employee(self) -> Employee:
-        employee = await workflow.execute_local_activity_method(
-            DirectoryActivities.get_employee,
-            self._inp.employee_id,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
+        employee = await call_local(DirectoryActivities.get_employee, self._inp.employee_id)
         self._want_employee(employee)
         return employee
 
@@ -639,12 +591,7 @@ class EmployeeLearningWorkflow:
 
     async def _recipient_of(self, employee_id: str) -> Recipient:
         try:
-            person = await workflow.execute_local_activity_method(
-                DirectoryActivities.get_employee,
-                employee_id,
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
-            )
+            person = await call_local(DirectoryActivities.get_employee, employee_id)
         except ActivityError:
             return Recipient(id=employee_id, name=employee_id, email=None)
         return _recipient(person)
@@ -654,12 +601,7 @@ class EmployeeLearningWorkflow:
         if manager_id is None:
             return None
         try:
-            manager = await workflow.execute_local_activity_method(
-                DirectoryActivities.get_employee,
-                manager_id,
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
-            )
+            manager = await call_local(DirectoryActivities.get_employee, manager_id)
         except ActivityError:
             return None
         if manager.manager_id is None:
@@ -667,12 +609,7 @@ class EmployeeLearningWorkflow:
         return await self._recipient_of(manager.manager_id)
 
     async def _plan(self, req: PlanRequest) -> LearningPlan:
-        return await workflow.execute_local_activity_method(
-            PlanningActivities.plan_activity,
-            req,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
+        return await call_local(PlanningActivities.plan_activity, req)
 
     def _enroll_request(self, employee: Employee, item: PlanItemState, cause: str) -> EnrollRequest:
         return EnrollRequest(
@@ -759,16 +696,8 @@ class EmployeeLearningWorkflow:
     async def _lms(self, method: Callable[[Any, A], R], arg: A) -> R:
         """Call the LMS: a local activity, or an activity on the rate-limited LMS queue."""
         if self._inp.lms_local:
-            return await workflow.execute_local_activity_method(
-                method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
-            )
-        return await workflow.execute_activity_method(
-            method,
-            arg,
-            task_queue=self._inp.lms_task_queue,
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
-        )
+            return await call_local(method, arg)
+        return await call_remote(method, arg, task_queue=self._inp.lms_task_queue)
 
     def _announcement(
         self, employee: Employee, enrollment: Enrollment, cause: str
@@ -793,12 +722,7 @@ class EmployeeLearningWorkflow:
     async def _publish_all(self, events: list[CloudEvent[Any]]) -> None:
         """Publish outbound events with one local activity (nothing to do for none)."""
         if events:
-            await workflow.execute_local_activity_method(
-                OutboundActivities.publish_many,
-                PublishBatch.of(events),
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
-            )
+            await call_local(OutboundActivities.publish_many, PublishBatch.of(events))
 
     async def _notify(
         self,
@@ -814,7 +738,7 @@ class EmployeeLearningWorkflow:
     ) -> str | None:
         """Send one email; a bad address is noted on the item and the plan carries on."""
         try:
-            sent = await workflow.execute_local_activity_method(
+            sent = await call_local(
                 MailActivities.send_notice,
                 NoticeRequest(
                     dedupe_key=key,
@@ -826,8 +750,6 @@ class EmployeeLearningWorkflow:
                     pending=pending or [],
                     facts=facts or {},
                 ),
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
             )
         except ActivityError as err:
             reason = f"{template} email to {to.id} failed: {_error_text(err)}"
@@ -891,18 +813,8 @@ class EmployeeLearningWorkflow:
 
     def _publish_state(self) -> None:
         """Keep the search attributes current for HR ops' queries: one upsert, changes only."""
-        items = self._state.items
-        if self._state.left:
-            plan_state = "left"
-        elif any(i.status == "overdue" for i in items):
-            plan_state = "overdue"
-        elif any(i.status == "awaiting_approval" for i in items):
-            plan_state = "awaiting_approval"
-        elif any(i.status in ENROLLED_STATUSES for i in items):
-            plan_state = "enrolled"
-        else:
-            plan_state = "idle"
-        self._want(PLAN_STATE.value_set(plan_state), OVERDUE_COUNT.value_set(self._state.overdue))
+        state = plan_state(self._state.items, self._state.left)
+        self._want(PLAN_STATE.value_set(state), OVERDUE_COUNT.value_set(self._state.overdue))
         current = workflow.info().typed_search_attributes
         changed = [u for u in self._attributes.values() if current.get(u.key) != u.value]
         if changed:
