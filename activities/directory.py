@@ -5,13 +5,12 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import FailureType, permanent
 from activities.store.tables import EmployeeRow, RoleRow
 from schemas.events import EmployeeUpdated
 from schemas.learning import Employee
 
-UNKNOWN_EMPLOYEE = "UnknownEmployee"
 """Error type of a look-up for an employee the directory does not hold."""
 
 
@@ -67,10 +66,8 @@ class DirectoryActivities:
         """Look an employee up; an unknown one fails without retries."""
         employee = self.lookup(employee_id)
         if employee is None:
-            raise ApplicationError(
-                f"employee {employee_id} is not in the directory",
-                type=UNKNOWN_EMPLOYEE,
-                non_retryable=True,
+            raise permanent(
+                f"employee {employee_id} is not in the directory", FailureType.UNKNOWN_EMPLOYEE
             )
         return employee
 

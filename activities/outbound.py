@@ -16,8 +16,8 @@ from typing import Any
 from kafka import KafkaProducer
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import FailureType, permanent
 from schemas.envelope import STRUCTURED_CONTENT_TYPE, AnyCloudEvent
 from schemas.events import EVENT_TYPES, EventSpec
 from schemas.outbound import PublishBatch, PublishRequest, PublishResult
@@ -139,10 +139,8 @@ def _record(envelope: AnyCloudEvent) -> tuple[EventSpec, Any, str, bytes]:
     """
     spec = EVENT_TYPES.get(envelope.type)
     if spec is None or spec.direction != "outbound":
-        raise ApplicationError(
-            f"{envelope.type!r} is not an outbound event type",
-            type="NotOutbound",
-            non_retryable=True,
+        raise permanent(
+            f"{envelope.type!r} is not an outbound event type", FailureType.NOT_OUTBOUND
         )
     raw = envelope.model_dump_json(exclude_none=True)
     try:
@@ -151,10 +149,8 @@ def _record(envelope: AnyCloudEvent) -> tuple[EventSpec, Any, str, bytes]:
         fields = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
         )
-        raise ApplicationError(
-            f"{spec.type} does not match its schema: {fields}",
-            type="SchemaInvalid",
-            non_retryable=True,
+        raise permanent(
+            f"{spec.type} does not match its schema: {fields}", FailureType.SCHEMA_INVALID
         ) from err
     key = spec.key(event.data)
     return spec, event, key, event.model_dump_json(exclude_none=True).encode()

@@ -14,6 +14,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import FailureType
 from activities.lms.port import LmsError, LmsPort
 from schemas.learning import Enrollment, EnrollRequest
 from schemas.lms import (
@@ -27,14 +28,11 @@ from schemas.lms import (
 
 T = TypeVar("T")
 
-LMS_ERROR_TYPE = "LmsError"
-"""``ApplicationError.type`` of every LMS failure; ``details[0]`` is its code."""
-
 
 def as_application_error(err: LmsError) -> ApplicationError:
     """The Temporal failure of an LMS error: non-retryable unless retrying can help."""
     return ApplicationError(
-        f"{err.code}: {err}", err.code, type=LMS_ERROR_TYPE, non_retryable=not err.retryable
+        f"{err.code}: {err}", err.code, type=FailureType.LMS, non_retryable=not err.retryable
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from activities.errors import LmsCode
 from activities.lms.port import LmsError, enroll_each
 from activities.store.engine import writer_lock
 from activities.store.tables import (
@@ -141,7 +142,9 @@ class BuiltinLms:
                     s.rollback()
                     raise
         except OperationalError as err:
-            raise LmsError.of("unavailable", f"database busy or unreachable: {err.orig}") from err
+            raise LmsError.of(
+                LmsCode.UNAVAILABLE, f"database busy or unreachable: {err.orig}"
+            ) from err
 
     @staticmethod
     def _lock_sessions(s: Session, session_ids: Sequence[str]) -> list[LmsCourseSessionRow]:
@@ -271,10 +274,10 @@ class BuiltinLms:
             LmsError: "unknown_course", or "invalid_request" for a negative capacity.
         """
         if capacity < 0:
-            raise LmsError.of("invalid_request", "capacity must be at least 0")
+            raise LmsError.of(LmsCode.INVALID_REQUEST, "capacity must be at least 0")
         with self._writing() as s:
             if s.get(CourseRow, course_id) is None:
-                raise LmsError.of("unknown_course", f"unknown course {course_id}")
+                raise LmsError.of(LmsCode.UNKNOWN_COURSE, f"unknown course {course_id}")
             locked = self._lock_sessions(s, [session_id])
             row = locked[0] if locked else None
             if row is None:
@@ -282,7 +285,7 @@ class BuiltinLms:
                 s.add(row)
             elif row.course_id != course_id:
                 raise LmsError.of(
-                    "invalid_request", f"session {session_id} belongs to {row.course_id}"
+                    LmsCode.INVALID_REQUEST, f"session {session_id} belongs to {row.course_id}"
                 )
             row.capacity, row.starts_at, row.ends_at = capacity, starts_at, ends_at
             row.location = location
@@ -312,7 +315,7 @@ class BuiltinLms:
             except IntegrityError:
                 # A racing first enrollment of the same employee and course won; read it.
                 if attempt == 2:
-                    raise LmsError.of("conflict", "enrollment raced three times") from None
+                    raise LmsError.of(LmsCode.CONFLICT, "enrollment raced three times") from None
         raise AssertionError("unreachable")
 
     def _enroll(self, req: EnrollRequest) -> Enrollment:
@@ -327,9 +330,9 @@ class BuiltinLms:
         A refusal raises before any write.
         """
         if req.course_id not in batch.courses:
-            raise LmsError.of("unknown_course", f"unknown course {req.course_id}")
+            raise LmsError.of(LmsCode.UNKNOWN_COURSE, f"unknown course {req.course_id}")
         if req.employee_id not in batch.employees:
-            raise LmsError.of("unknown_user", f"unknown employee {req.employee_id}")
+            raise LmsError.of(LmsCode.UNKNOWN_USER, f"unknown employee {req.employee_id}")
         key = (req.employee_id, req.course_id)
         row = batch.enrollments.get(key)
         if row is not None and row.status in ACTIVE:
@@ -369,7 +372,7 @@ class BuiltinLms:
             locked = self._lock_sessions(s, [req.session_id])
             if not locked or locked[0].course_id != req.course_id:
                 raise LmsError.of(
-                    "unknown_session",
+                    LmsCode.UNKNOWN_SESSION,
                     f"course {req.course_id} has no session {req.session_id}",
                 )
             return locked[0]
@@ -382,7 +385,9 @@ class BuiltinLms:
             if r.ends_at is None or (_utc(r.ends_at) or now) > now
         ]
         if not open_:
-            raise LmsError.of("unknown_session", f"course {req.course_id} has no open session")
+            raise LmsError.of(
+                LmsCode.UNKNOWN_SESSION, f"course {req.course_id} has no open session"
+            )
         far = datetime.max.replace(tzinfo=UTC)
         open_.sort(key=lambda r: (_utc(r.starts_at) or far, r.id))
         for session in open_:
@@ -493,7 +498,7 @@ class BuiltinLms:
             if row is None or row.status not in ("enrolled", "completed"):
                 state = "not enrolled" if row is None else row.status
                 raise LmsError.of(
-                    "invalid_request",
+                    LmsCode.INVALID_REQUEST,
                     f"{employee_id} cannot complete {course_id}: {state}",
                 )
             if row.status == "enrolled":

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from activities.errors import LmsCode
 from activities.lms.limits import CallGate
 from activities.lms.port import LmsError, enroll_each
 from schemas.learning import Enrollment, EnrollRequest
@@ -93,16 +94,16 @@ def classify(body: Mapping[str, Any]) -> LmsError:
     if errorcode in _RETRYABLE_ERRORCODES:
         return LmsError.of(_RETRYABLE_ERRORCODES[errorcode], text)
     if exception in ("dml_read_exception", "dml_write_exception", "dml_connection_exception"):
-        return LmsError.of("unavailable", text)
+        return LmsError.of(LmsCode.UNAVAILABLE, text)
     if errorcode in _PERMANENT_ERRORCODES:
         return LmsError.of(_PERMANENT_ERRORCODES[errorcode], text)
     if errorcode == "invalidrecord" or exception == "dml_missing_record_exception":
         lowered = message.lower()
         if "table course" in lowered or "table context" in lowered:
-            return LmsError.of("unknown_course", text)
+            return LmsError.of(LmsCode.UNKNOWN_COURSE, text)
         if "table user" in lowered:
-            return LmsError.of("unknown_user", text)
-    return LmsError.of("invalid_request", text)
+            return LmsError.of(LmsCode.UNKNOWN_USER, text)
+    return LmsError.of(LmsCode.INVALID_REQUEST, text)
 
 
 def encode_params(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -235,24 +236,26 @@ class MoodleLms:
             try:
                 resp = self._http.post(self._endpoint, data=dict(form))
             except httpx.TimeoutException as err:
-                raise LmsError.of("timeout", f"moodle {function}: timed out ({err})") from err
+                raise LmsError.of(LmsCode.TIMEOUT, f"moodle {function}: timed out ({err})") from err
             except httpx.TransportError as err:
-                raise LmsError.of("unavailable", f"moodle {function}: {err}") from err
+                raise LmsError.of(LmsCode.UNAVAILABLE, f"moodle {function}: {err}") from err
         if resp.status_code == 429:
-            raise LmsError.of("rate_limited", f"moodle {function}: HTTP 429")
+            raise LmsError.of(LmsCode.RATE_LIMITED, f"moodle {function}: HTTP 429")
         if resp.status_code == 408:
-            raise LmsError.of("timeout", f"moodle {function}: HTTP 408")
+            raise LmsError.of(LmsCode.TIMEOUT, f"moodle {function}: HTTP 408")
         if resp.status_code >= 500:
-            raise LmsError.of("unavailable", f"moodle {function}: HTTP {resp.status_code}")
+            raise LmsError.of(LmsCode.UNAVAILABLE, f"moodle {function}: HTTP {resp.status_code}")
         if resp.status_code in (401, 403):
-            raise LmsError.of("access_denied", f"moodle {function}: HTTP {resp.status_code}")
+            raise LmsError.of(LmsCode.ACCESS_DENIED, f"moodle {function}: HTTP {resp.status_code}")
         if resp.status_code >= 400:
-            raise LmsError.of("protocol", f"moodle {function}: HTTP {resp.status_code}")
+            raise LmsError.of(LmsCode.PROTOCOL, f"moodle {function}: HTTP {resp.status_code}")
         try:
             body = resp.json()
         except ValueError as err:
             # An HTML page from a proxy or a PHP fatal error: the site is not itself.
-            raise LmsError.of("unavailable", f"moodle {function}: answer is not JSON") from err
+            raise LmsError.of(
+                LmsCode.UNAVAILABLE, f"moodle {function}: answer is not JSON"
+            ) from err
         if isinstance(body, dict) and "exception" in body and "errorcode" in body:
             raise classify(body)
         return body
@@ -268,7 +271,7 @@ class MoodleLms:
         body = self.call(SITE_INFO)
         functions = body.get("functions") if isinstance(body, dict) else None
         if not isinstance(functions, list):
-            raise LmsError.of("protocol", f"{SITE_INFO}: no functions list")
+            raise LmsError.of(LmsCode.PROTOCOL, f"{SITE_INFO}: no functions list")
         return {str(f.get("name")) for f in functions if isinstance(f, dict)}
 
     # -- lookups -----------------------------------------------------------------------
@@ -283,10 +286,10 @@ class MoodleLms:
             "core_user_get_users_by_field", field=self.config.user_field, values=[employee_id]
         )
         if not isinstance(users, list):
-            raise LmsError.of("protocol", "core_user_get_users_by_field: expected a list")
+            raise LmsError.of(LmsCode.PROTOCOL, "core_user_get_users_by_field: expected a list")
         if not users:
             raise LmsError.of(
-                "unknown_user", f"no Moodle user with {self.config.user_field}={employee_id}"
+                LmsCode.UNKNOWN_USER, f"no Moodle user with {self.config.user_field}={employee_id}"
             )
         with self._lock:
             self._users[employee_id] = users[0]
@@ -301,7 +304,8 @@ class MoodleLms:
         courses = self._courses_by(self.config.course_field, course_id)
         if not courses:
             raise LmsError.of(
-                "unknown_course", f"no Moodle course with {self.config.course_field}={course_id}"
+                LmsCode.UNKNOWN_COURSE,
+                f"no Moodle course with {self.config.course_field}={course_id}",
             )
         with self._lock:
             self._courses[course_id] = courses[0]
@@ -310,7 +314,7 @@ class MoodleLms:
     def _courses_by(self, field_name: str, value: str) -> list[dict[str, Any]]:
         body = self.call("core_course_get_courses_by_field", field=field_name, value=value)
         if not isinstance(body, dict) or not isinstance(body.get("courses"), list):
-            raise LmsError.of("protocol", "core_course_get_courses_by_field: no courses list")
+            raise LmsError.of(LmsCode.PROTOCOL, "core_course_get_courses_by_field: no courses list")
         return [c for c in body["courses"] if isinstance(c, dict)]
 
     def _course_key(self, course: Mapping[str, Any]) -> str | None:
@@ -407,7 +411,7 @@ class MoodleLms:
             options=[{"name": "userfields", "value": f"id,{self.config.user_field}"}],
         )
         if not isinstance(users, list):
-            raise LmsError.of("protocol", "core_enrol_get_enrolled_users: expected a list")
+            raise LmsError.of(LmsCode.PROTOCOL, "core_enrol_get_enrolled_users: expected a list")
         return [u for u in users if isinstance(u, dict)]
 
     def withdraw(self, employee_id: str, course_id: str) -> Enrollment | None:
@@ -436,7 +440,9 @@ class MoodleLms:
         )
         status = body.get("completionstatus") if isinstance(body, dict) else None
         if not isinstance(status, dict):
-            raise LmsError.of("protocol", "core_completion_get_course_completion_status: shape")
+            raise LmsError.of(
+                LmsCode.PROTOCOL, "core_completion_get_course_completion_status: shape"
+            )
         if not status.get("completed"):
             return False, None
         times = [

@@ -5,23 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from activities.errors import RETRYABLE_LMS_CODES
 from schemas.learning import Enrollment, EnrollRequest
 from schemas.lms import CatalogCourse, Completion, CompletionsRequest, EnrollOutcome, LmsFailure
-
-PERMANENT_CODES = frozenset(
-    {
-        "unknown_course",
-        "unknown_user",
-        "unknown_session",
-        "invalid_token",
-        "access_denied",
-        "invalid_request",
-        "protocol",
-    }
-)
-"""Error codes that trying again cannot fix (the plan item fails with the reason)."""
-RETRYABLE_CODES = frozenset({"timeout", "unavailable", "rate_limited", "conflict"})
-"""Error codes of transient trouble: timeouts, 5xx, rate limits, lock contention."""
 
 
 class LmsError(Exception):
@@ -43,7 +29,7 @@ class LmsError(Exception):
     @classmethod
     def of(cls, code: str, message: str) -> LmsError:
         """An error whose retryability follows from its code (unknown codes are permanent)."""
-        return cls(message, retryable=code in RETRYABLE_CODES, code=code)
+        return cls(message, retryable=code in RETRYABLE_LMS_CODES, code=code)
 
     def failure(self) -> LmsFailure:
         """The error as a bulk-call item failure."""

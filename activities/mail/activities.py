@@ -15,15 +15,14 @@ from email.utils import formatdate
 import aiosmtplib
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import FailureType, permanent
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
 from activities.store.engine import writer_lock
 from activities.store.tables import MailOutboxRow
 from schemas.learning import MailResult, NoticeRequest
 
-BAD_ADDRESS = "BadAddress"
 """Error type of a notice that cannot be delivered to its recipient's address."""
 _ADDRESS = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -118,10 +117,8 @@ class MailActivities:
         """
         address = req.to.email
         if not address or not _ADDRESS.match(address):
-            raise ApplicationError(
-                f"recipient {req.to.id} has no valid email address",
-                type=BAD_ADDRESS,
-                non_retryable=True,
+            raise permanent(
+                f"recipient {req.to.id} has no valid email address", FailureType.BAD_ADDRESS
             )
         mid, already = await asyncio.to_thread(self._claim, req, address)
         if already:
@@ -129,10 +126,8 @@ class MailActivities:
         try:
             await self._sender.send(self.build(req, mid))
         except aiosmtplib.SMTPRecipientsRefused as err:
-            raise ApplicationError(
-                f"the SMTP server refused recipient {req.to.id}",
-                type=BAD_ADDRESS,
-                non_retryable=True,
+            raise permanent(
+                f"the SMTP server refused recipient {req.to.id}", FailureType.BAD_ADDRESS
             ) from err
         await asyncio.to_thread(self._mark_sent, req.dedupe_key)
         return MailResult(dedupe_key=req.dedupe_key, message_id=mid, sent_now=True)

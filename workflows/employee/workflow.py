@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 # The rules beside the workflow are pure; they are passed through with the schemas they use,
 # so that the sandbox's fresh copy of the workflow shares the schema classes the activities use.
 with workflow.unsafe.imports_passed_through():
     from activities.directory import DirectoryActivities
+    from activities.errors import failure_text
     from activities.lms.activities import LmsActivities
     from activities.mail.activities import MailActivities
     from activities.outbound import OutboundActivities
@@ -123,11 +124,6 @@ def _recipient(employee: Employee) -> Recipient:
     return Recipient(
         id=employee.id, name=employee.name, email=employee.email, locale=employee.locale
     )
-
-
-def _error_text(err: ActivityError) -> str:
-    cause = err.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 @workflow.defn
@@ -237,7 +233,7 @@ class EmployeeLearningWorkflow:
                 return await self._after_objectives(ev)
             return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
         except ActivityError as err:
-            reason = _error_text(err)
+            reason = failure_text(err)
             workflow.logger.warning("event %s failed: %s", ev.event_id, reason)
             self._note("error", f"event {ev.event_id} failed: {reason}", event_id=ev.event_id)
             return ProcessedEvent(
@@ -657,7 +653,7 @@ class EmployeeLearningWorkflow:
             )
             refusal = ""
         except ActivityError as err:
-            enrollment, refusal = None, _error_text(err)
+            enrollment, refusal = None, failure_text(err)
         if not self._record_enrollment(item, enrollment, refusal, why or item.reason):
             return False
         assert enrollment is not None
@@ -752,7 +748,7 @@ class EmployeeLearningWorkflow:
                 ),
             )
         except ActivityError as err:
-            reason = f"{template} email to {to.id} failed: {_error_text(err)}"
+            reason = f"{template} email to {to.id} failed: {failure_text(err)}"
             self._note("notification-failed", reason)
             for course in courses:
                 item = self._item(course.course_id)
