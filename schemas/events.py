@@ -610,7 +610,10 @@ EVENT_TYPES: dict[str, EventSpec] = {
 
 
 class ObjectivesApplied(BaseModel):
-    """The objective-set version a rollout sends to an employee's workflow to re-plan by."""
+    """The objective-set version a rollout sends to an employee's workflow to re-plan by.
+
+    The employee workflow handles it today; the rollout workflow (issue 21) sends it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

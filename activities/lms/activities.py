@@ -67,15 +67,25 @@ class LmsActivities:
 
     @activity.defn(name="lms.status")
     def status(self, key: EnrollmentKey) -> Enrollment | None:
-        """The enrollment of one employee in one course, None when there is none."""
+        """The enrollment of one employee in one course, None when there is none.
+
+        Not called by a workflow yet: the Moodle catalog sync (issue 17) and the console use it.
+        """
         return _call(lambda: self._lms.status(key.employee_id, key.course_id))
 
     @activity.defn(name="lms.catalog")
     def catalog(self) -> list[CatalogCourse]:
-        """The LMS's courses, the skills they teach and their sessions."""
+        """The LMS's courses, the skills they teach and their sessions.
+
+        Not called by a workflow yet: the Moodle catalog sync (issue 17) takes the catalog from it.
+        """
         return _call(self._lms.catalog)
 
     @activity.defn(name="lms.completions")
     def completions(self, req: CompletionsRequest) -> list[Completion]:
-        """Completions recorded at or after ``req.since``."""
+        """Completions recorded at or after ``req.since``.
+
+        Not called by a workflow yet (the poll uses `CompletionPollActivities`): the Moodle
+        completion sync at scale (issue 17) reads through it.
+        """
         return _call(lambda: self._lms.completions(req))

@@ -1,5 +1,8 @@
 """Vectorised gaps for a whole population at once (numpy), equal to the per-employee path.
 
+Called by the benchmarks today; the rollout preview (issue 20) and the decisions issue (18)
+compute a population's gaps with it.
+
 Employees who share a role and a department share their effective requirements, so those are
 computed once per (role, department) group, as matrices over skills (target, weight, and
 whether an objective set the target), with exactly the rules of

@@ -1,5 +1,8 @@
 """Capacity-aware course assignment for a population (used by strategy rollouts).
 
+Called by the benchmarks today; the rollout preview (issue 20) and the rollout workflow (21)
+assign seats with it.
+
 Every employee brings a plan (from ``choose_courses``); sessions have limited seats. A MILP
 solved with HiGHS gives each planned course at most one session, never more seats than a
 session has, and a course only a session that starts after the courses it depends on have
