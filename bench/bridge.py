@@ -299,7 +299,8 @@ async def run_bridge(
     """Run a bridge until its committed offsets cover every published record; then stop it."""
     expected = sum(ends.values())
     bridge = Bridge(settings, client, known_employee=None, **bridge_options)
-    trackers = bridge._trackers  # its offset bookkeeping: committed offsets without a round trip
+    # Its offset bookkeeping: committed offsets without a round trip.
+    trackers = bridge.partitions.trackers
 
     def all_committed() -> bool:
         return all(

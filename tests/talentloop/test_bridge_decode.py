@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
-from temporalio.client import Client
 
-from talentloop.bridge import Bridge
+from talentloop.bridge.records import decode_record
 from talentloop.cloudevents import InvalidEvent
-from talentloop.config import Settings
 
 
 def record(value: Any, headers: list[tuple[str, Any]]) -> ConsumerRecord:
@@ -20,10 +18,9 @@ def record(value: Any, headers: list[tuple[str, Any]]) -> ConsumerRecord:
 def test_an_unforeseen_decoder_error_becomes_an_undecodable_dead_letter(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bridge = Bridge(Settings(), cast(Client, None))
     # A str where the decoder expects bytes (as a consumer with a value deserializer gives).
     with pytest.raises(InvalidEvent) as err:
-        bridge._decode(record('{"specversion": "1.0"}', []))
+        decode_record(record('{"specversion": "1.0"}', []), max_bytes=262_144)
     assert err.value.reason == "undecodable"
     assert err.value.detail == "TypeError"
     assert "hr.reviews/0@41" in caplog.text
