@@ -10,7 +10,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
+from support.polling import wait_until
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
@@ -124,9 +124,9 @@ async def test_up_status_up_again_down(stack: DevStack) -> None:
     smtp_pid = pids["smtp"]
     assert smtp_pid is not None
     os.kill(smtp_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while pid_alive(smtp_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(
+        lambda: not pid_alive(smtp_pid), timeout=10, interval=0.05, message="smtp survived SIGKILL"
+    )
     after_kill = {s.name: s for s in stack.status()}
     assert not after_kill["smtp"].running
     assert after_kill["temporal"].running and after_kill["kafka"].running

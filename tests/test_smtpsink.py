@@ -7,13 +7,13 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
+from support.polling import wait_until
 
 from talentloop.smtpsink import SmtpSink, read_maildir
 
@@ -127,16 +127,16 @@ def test_module_runs_as_a_process_and_exits_cleanly_on_sigterm(tmp_path: Path) -
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+    def connect() -> smtplib.SMTP | None:
+        try:
+            return smtplib.SMTP("127.0.0.1", port, timeout=5)
+        except OSError:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            return None
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                smtp = smtplib.SMTP("127.0.0.1", port, timeout=5)
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "sink process did not answer"
-                time.sleep(0.1)
+        smtp = wait_until(connect, timeout=20, interval=0.1, message="sink process did not answer")
         with smtp:
             smtp.send_message(make_message("from the process", "hi\n"))
 

@@ -6,15 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support.events import role_review
 
 from activities.directory import DirectoryActivities
 from activities.lms.builtin import BuiltinLms
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
-from activities.store.tables import EmployeeRow, RoleRequirementRow
-from schemas.events import ReviewCompleted, SkillRating
 from schemas.learning import EnrollRequest, PlanRequest
 from talentloop.config import Settings
 from talentloop.seed import seed
@@ -30,23 +28,15 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
 
 def review_request(sessions: sessionmaker[Session], employee_id: str, event_id: str) -> PlanRequest:
     """A manager review two levels under the role on its three most important skills."""
-    with sessions() as s:
-        person = s.get(EmployeeRow, employee_id)
-        assert person is not None
-        top = s.scalars(
-            select(RoleRequirementRow)
-            .where(RoleRequirementRow.role_id == person.role_id)
-            .order_by(RoleRequirementRow.importance.desc(), RoleRequirementRow.skill_id)
-            .limit(3)
-        ).all()
-    review = ReviewCompleted(
-        review_id=f"rev-{event_id}",
-        employee_id=employee_id,
+    review = role_review(
+        sessions,
+        employee_id,
+        event_id,
+        below=2,
+        skills=3,
+        digits=None,
         reviewer_id="M-1",
-        reviewer_kind="manager",
-        cycle="2026-H2",
-        completed_at=datetime(2026, 11, 20, tzinfo=UTC),
-        ratings=[SkillRating(skill_id=r.skill_id, rating=max(0.0, r.level - 2)) for r in top],
+        at=datetime(2026, 11, 20, tzinfo=UTC),
     )
     employee = DirectoryActivities(sessions).get_employee(employee_id)
     return PlanRequest(employee=employee, event_id=event_id, review=review)

@@ -6,101 +6,35 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from support.cli import start_talentloop
+from support.delivery import (
+    EMPLOYEES,
+    assert_exactly_once_in_order,
+    committed,
+    handled_ids,
+    moves,
+    wait_all_handled,
+)
+from support.polling import eventually, wait_until
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
-from schemas.events import EMPLOYEE_UPDATED
-from schemas.learning import EmployeeLearningState
 from talentloop.bridge import Bridge, directory_check
 from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.kafka import make_consumer
 from talentloop.private import lane
-from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 pytestmark = pytest.mark.integration
 
-EMPLOYEES = [f"E{i:05d}" for i in range(10, 26)]
-
-
-def moves(prefix: str, per_employee: int) -> list[dict[str, Any]]:
-    """`employee.updated` (moved) events, interleaved across employees."""
-    now = datetime.now(UTC).isoformat()
-    return [
-        {
-            "specversion": "1.0",
-            "id": f"{prefix}-{emp}-{n}",
-            "source": "tests",
-            "type": EMPLOYEE_UPDATED,
-            "time": now,
-            "data": {"employee_id": emp, "change": "moved", "department": f"D{n}"},
-        }
-        for n in range(per_employee)
-        for emp in EMPLOYEES
-    ]
-
-
-async def handled_ids(
-    client: Client, prefix: str, employees: list[str] = EMPLOYEES
-) -> dict[str, list[str]]:
-    """Per employee, the ids of this test's events the workflow handled, in order."""
-    out: dict[str, list[str]] = {}
-    for emp in employees:
-        try:
-            state: EmployeeLearningState = await client.get_workflow_handle(
-                workflow_id_for(emp)
-            ).query(EmployeeLearningWorkflow.state)
-        except Exception:
-            out[emp] = []
-            continue
-        out[emp] = [h.event_id for h in state.history if h.event_id.startswith(prefix + "-")]
-    return out
-
-
-async def wait_all_handled(client: Client, prefix: str, per_employee: int, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = await handled_ids(client, prefix)
-        if all(len(v) >= per_employee for v in seen.values()):
-            return seen
-        assert time.monotonic() < deadline, {k: len(v) for k, v in seen.items()}
-        await asyncio.sleep(0.5)
-
-
-def assert_exactly_once_in_order(seen: dict[str, list[str]], prefix: str, per_employee: int):
-    for emp, ids in seen.items():
-        assert ids == [f"{prefix}-{emp}-{n}" for n in range(per_employee)], (emp, ids)
-
-
-def committed(settings: Settings) -> dict[int, int | None]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-    )
-    try:
-        return {
-            p: consumer.committed(TopicPartition(settings.topic_employees, p))
-            for p in range(settings.topic_partitions)
-        }
-    finally:
-        consumer.close()
-
 
 def start_bridge_process(settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "talentloop.cli", "bridge"],
-        env=settings.to_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """`talentloop bridge` as a process of its own: to kill -9, to stop with SIGTERM."""
+    return start_talentloop("bridge", env=settings.to_env(), stderr=subprocess.PIPE)
 
 
 async def test_kill_9_mid_batch_then_restart_loses_nothing_and_doubles_nothing(
@@ -114,20 +48,21 @@ async def test_kill_9_mid_batch_then_restart_loses_nothing_and_doubles_nothing(
         bootstrap_servers=own.kafka_servers, group_id=own.consumer_group, enable_auto_commit=False
     )
     parts = [TopicPartition(own.topic_employees, p) for p in range(own.topic_partitions)]
+
+    async def committed_so_far() -> int:
+        return sum(await asyncio.to_thread(lambda: [watcher.committed(tp) or 0 for tp in parts]))
+
+    async def progress() -> int:
+        assert first.poll() is None, "the bridge process ended"
+        return await committed_so_far()
+
     try:
         # Kill it without warning as soon as it has committed part of the topic.
-        deadline = time.monotonic() + 90
-        progress = 0
-        while progress == 0:
-            assert time.monotonic() < deadline and first.poll() is None
-            await asyncio.sleep(0.02)
-            progress = sum(
-                await asyncio.to_thread(lambda: [watcher.committed(tp) or 0 for tp in parts])
-            )
+        await eventually(progress, timeout=90, interval=0.02)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    after_kill = sum(await asyncio.to_thread(lambda: [watcher.committed(tp) or 0 for tp in parts]))
+    after_kill = await committed_so_far()
     watcher.close()
     assert 0 < after_kill < len(events), (
         f"committed {after_kill} of {len(events)} at the kill: the test must kill mid-way"
@@ -240,10 +175,13 @@ async def test_records_in_flight_at_a_rebalance_are_delivered_when_the_partition
         await asyncio.wait_for(bridge.assigned.wait(), 60)
         await asyncio.to_thread(publish_events, own, moves("rw", 2))
         others = [e for e in EMPLOYEES if e not in held]
-        deadline = time.monotonic() + 90
-        while not all(len(ids) == 2 for ids in (await handled_ids(client, "rw", others)).values()):
-            assert time.monotonic() < deadline, "the employees not held back were not handled"
-            await asyncio.sleep(0.3)
+        await eventually(
+            lambda: handled_ids(client, "rw", others),
+            timeout=90,
+            interval=0.3,
+            until=lambda seen: all(len(ids) == 2 for ids in seen.values()),
+            message="the employees not held back were not handled",
+        )
         await asyncio.sleep(0.5)  # a commit of what is done
 
         # A second member joins and leaves: two rebalances, after which this bridge owns every
@@ -251,17 +189,23 @@ async def test_records_in_flight_at_a_rebalance_are_delivered_when_the_partition
         def join_and_leave() -> None:
             member = make_consumer(own)
             member.subscribe(own.inbound_topics)
-            until = time.monotonic() + 60
-            while not member.assignment():
-                assert time.monotonic() < until, "the second member got no partitions"
-                member.poll(timeout_ms=100)
+
+            def assigned() -> set[TopicPartition]:
+                member.poll(timeout_ms=100)  # joins the group
+                return member.assignment()
+
+            wait_until(
+                assigned, timeout=60, interval=0, message="the second member got no partitions"
+            )
             member.close()
 
         await asyncio.to_thread(join_and_leave)
-        until = time.monotonic() + 60
-        while bridge.stats.rebalances < 2:
-            assert time.monotonic() < until, bridge.stats
-            await asyncio.sleep(0.2)
+        await eventually(
+            lambda: bridge.stats.rebalances >= 2,
+            timeout=60,
+            interval=0.2,
+            message=lambda _: bridge.stats,
+        )
         release.set()
         seen = await wait_all_handled(client, "rw", 2, timeout=90)
     finally:

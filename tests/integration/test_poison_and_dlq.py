@@ -5,29 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support.cli import talentloop
+from support.delivery import wait_handled
+from support.events import review_event
+from support.polling import eventually
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.directory import DirectoryActivities
 from activities.store.tables import EmployeeRow, ObjectiveSetRow
-from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED, REVIEW_COMPLETED
+from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED
 from talentloop.bridge import Bridge, directory_check
 from talentloop.cli import publish_events
 from talentloop.config import Settings
 from talentloop.dlq import read_dead_letters, replay
 from talentloop.kafka import make_producer
 from talentloop.private import lane
-from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 from workflows.rollout import StrategyRolloutWorkflow
 
 pytestmark = pytest.mark.integration
@@ -51,42 +49,6 @@ async def poison(
     await task
 
 
-def review(employee: str, event_id: str, **data_over: Any) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat()
-    data = {
-        "review_id": f"rev-{event_id}",
-        "employee_id": employee,
-        "reviewer_id": "M1",
-        "reviewer_kind": "manager",
-        "cycle": "2026-H2",
-        "completed_at": now,
-        "ratings": [{"skill_id": "onet:2.A.1.a", "rating": 1.0}],
-        **data_over,
-    }
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "tests",
-        "type": REVIEW_COMPLETED,
-        "data": data,
-    }
-
-
-async def handled(client: Client, employee: str, event_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            state = await client.get_workflow_handle(workflow_id_for(employee)).query(
-                EmployeeLearningWorkflow.state
-            )
-            if any(h.event_id == event_id for h in state.history):
-                return
-        except Exception:
-            pass
-        assert time.monotonic() < deadline, f"{event_id} not handled"
-        await asyncio.sleep(0.25)
-
-
 async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
     poison: tuple[Settings, Bridge], client: Client, sessions: sessionmaker[Session]
 ) -> None:
@@ -98,18 +60,21 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
         ("not-cloudevent", json.dumps({"hello": "world"}).encode()),
         (
             "unknown-type",
-            json.dumps({**review("E00020", "p-1"), "type": "review.deleted.v1"}).encode(),
+            json.dumps({**review_event("E00020", "p-1"), "type": "review.deleted.v1"}).encode(),
         ),
-        ("schema-invalid", json.dumps(review("E00020", "p-2", reviewer_kind="boss")).encode()),
-        ("oversized", json.dumps(review("E00020", "p-3", comments="x" * 5000)).encode()),
-        ("unknown-employee", json.dumps(review("E99999", "p-4")).encode()),
+        (
+            "schema-invalid",
+            json.dumps(review_event("E00020", "p-2", reviewer_kind="boss")).encode(),
+        ),
+        ("oversized", json.dumps(review_event("E00020", "p-3", comments="x" * 5000)).encode()),
+        ("unknown-employee", json.dumps(review_event("E99999", "p-4")).encode()),
     ]
     producer = make_producer(own)
     try:
         for _reason, value in poisons:
             producer.send(own.topic_reviews, key=b"E00020", value=value).get(30)
         # A valid event in binary mode, after the poison on the same key: still delivered.
-        good = review("E00020", "p-good")
+        good = review_event("E00020", "p-good")
         headers = [(f"ce_{k}", str(v).encode()) for k, v in good.items() if k != "data"]
         producer.send(
             own.topic_reviews,
@@ -120,7 +85,7 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
     finally:
         producer.close()
 
-    await handled(client, "E00020", "p-good")
+    await wait_handled(client, "E00020", "p-good")
     assert bridge.stats.dead_lettered - before == len(poisons)
     letters = await asyncio.to_thread(read_dead_letters, own)
     by_reason = {d.reason: d for d in letters}
@@ -131,14 +96,8 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
         assert letter.time
 
     # `talentloop dlq list` shows them, one line each.
-    listing = subprocess.run(
-        [sys.executable, "-m", "talentloop.cli", "dlq", "list"],
-        env=own.to_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listing.returncode == 0, listing.stderr
+    listing = talentloop("dlq", "list", env=own.to_env())
+    assert listing.exit_code == 0, listing.stderr
     for reason, _value in poisons:
         assert reason in listing.stdout
 
@@ -155,7 +114,7 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
             )
         )
     assert await asyncio.to_thread(replay, own, [by_reason["unknown-employee"]]) == 1
-    await handled(client, "E99999", "p-4")
+    await wait_handled(client, "E99999", "p-4")
 
 
 async def test_objective_set_versions_start_one_rollout_each(
@@ -170,14 +129,8 @@ async def test_objective_set_versions_start_one_rollout_each(
     handle = client.get_workflow_handle_for(
         StrategyRolloutWorkflow.run, f"rollout-{data['objective_set_id']}-v{data['version']}"
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            result = await handle.result()
-            break
-        except RPCError:  # not started yet
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.25)
+    # An RPCError while the rollout has not started yet.
+    result = await eventually(handle.result, ignoring=(RPCError,))
     assert result.status == "recorded"
     progress = await handle.query(StrategyRolloutWorkflow.progress)
     assert progress is not None

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_bridge_delivery import assert_exactly_once_in_order, committed, moves, wait_all_handled
+from support.delivery import assert_exactly_once_in_order, committed, moves, wait_all_handled
 
 from talentloop.bridge import Bridge
 from talentloop.cli import publish_events

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import subprocess
-import sys
 
+from support.cli import start_talentloop, talentloop
+from support.polling import eventually
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -31,19 +30,15 @@ async def test_two_worker_processes_poll_and_stop_on_sigterm(
     settings: Settings, client: Client
 ) -> None:
     own = lane(settings, "procs", task_queue="procs", lms_task_queue="procs-lms")
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "talentloop.cli", "worker", "--processes", "2"],
-        env=own.to_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    parent = start_talentloop("worker", "--processes", "2", env=own.to_env())
     try:
-        seen: set[str] = set()
-        for _ in range(300):
-            seen = await pollers(client, "procs")
-            if len(seen) >= 2:
-                break
-            await asyncio.sleep(0.2)
+        seen = await eventually(
+            lambda: pollers(client, "procs"),
+            timeout=60,
+            interval=0.2,
+            until=lambda seen: len(seen) >= 2,
+            message=lambda seen: seen,
+        )
         assert len(seen) == 2, seen  # two processes: two identities (pid@host)
     finally:
         parent.send_signal(signal.SIGTERM)
@@ -52,11 +47,6 @@ async def test_two_worker_processes_poll_and_stop_on_sigterm(
 
 
 def test_zero_processes_is_refused_in_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "talentloop.cli", "worker", "--processes", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
+    done = talentloop("worker", "--processes", "0")
+    assert done.exit_code != 0
     assert "Traceback" not in done.stderr and "processes" in done.stderr

@@ -2,9 +2,11 @@
 
 import json
 from datetime import UTC, date, datetime
+from functools import partial
 
 import pytest
 from pydantic import ValidationError
+from support.events import example_data
 
 from schemas.envelope import schema_uri
 from schemas.events import (
@@ -34,16 +36,9 @@ from talentloop.config import Settings
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
-def review(**over):
-    data = dict(EVENT_TYPES[REVIEW_COMPLETED].example)
-    data.update(over)
-    return data
-
-
-def objectives(**over):
-    data = json.loads(json.dumps(EVENT_TYPES[OBJECTIVES_CHANGED].example))
-    data.update(over)
-    return data
+# The registry's example data; keyword arguments replace fields.
+review = partial(example_data, REVIEW_COMPLETED)
+objectives = partial(example_data, OBJECTIVES_CHANGED)
 
 
 def parse(model, data):

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def talentloop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "talentloop.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from support.cli import talentloop, talentloop_process
 
 
 @pytest.mark.parametrize(
@@ -35,12 +24,13 @@ def test_publish_refuses_bad_files_in_one_line(
     if content is not None:
         path.write_text(content)
     result = talentloop("publish", str(path))
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "Traceback" not in result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
+    """A real process: what kafka-python logs or prints on the way out lands in its stderr."""
     path = tmp_path / "one.json"
     path.write_text('{"type": "review.completed.v1", "id": "1", "data": {"employee_id": "E1"}}')
     env = {
@@ -48,12 +38,12 @@ def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
         "TALENTLOOP_KAFKA_BOOTSTRAP": "127.0.0.1:1",
         "TALENTLOOP_KAFKA_CONNECT_TIMEOUT_MS": "2000",
     }
-    result = talentloop("publish", str(path), env=env)
-    assert result.returncode == 1
+    result = talentloop_process("publish", str(path), env=env, timeout=60)
+    assert result.exit_code == 1
     assert "Traceback" not in result.stderr
     assert "Kafka" in result.stderr
 
 
 def test_unknown_command_is_a_usage_error() -> None:
     result = talentloop("no-such-command")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.exit_code == 2 and "Traceback" not in result.stderr

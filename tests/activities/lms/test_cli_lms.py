@@ -1,19 +1,18 @@
-"""`talentloop lms ...` against a real SQLite database (run as its own command)."""
+"""`talentloop lms ...` against a real SQLite database (``python -m talentloop.cli_lms``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from dbs import EMPLOYEES, seed_small
+from support.cli import CliResult, talentloop_lms
 
 from activities.store.engine import open_engine, session_factory
 from talentloop.private import free_ports
 
 
-def lms(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def lms(db: Path, *args: str) -> CliResult:
     [closed] = free_ports(1)
     env = dict(os.environ)
     env.update(
@@ -21,13 +20,7 @@ def lms(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
         TALENTLOOP_KAFKA_BOOTSTRAP=f"127.0.0.1:{closed}",
         TALENTLOOP_KAFKA_CONNECT_TIMEOUT_MS="1500",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "talentloop.cli_lms", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return talentloop_lms(*args, env=env)
 
 
 def test_sessions_enrollments_and_completion(tmp_path: Path) -> None:
@@ -37,7 +30,7 @@ def test_sessions_enrollments_and_completion(tmp_path: Path) -> None:
     engine.dispose()
 
     added = lms(db, "add-session", "C-SQL-1", "C-SQL", "--capacity", "1")
-    assert added.returncode == 0, added.stderr
+    assert added.exit_code == 0, added.stderr
     assert "0/1 enrolled" in added.stdout
 
     from activities.lms.builtin import BuiltinLms
@@ -50,22 +43,22 @@ def test_sessions_enrollments_and_completion(tmp_path: Path) -> None:
         )
 
     courses = lms(db, "courses")
-    assert courses.returncode == 0, courses.stderr
+    assert courses.exit_code == 0, courses.stderr
     assert "C-SQL-1 1/1 +1w" in courses.stdout
     assert "self-paced" in courses.stdout
 
     listed = lms(db, "enrollments", "--course", "C-SQL")
-    assert listed.returncode == 0
+    assert listed.exit_code == 0
     assert "waitlisted #1" in listed.stdout and "2 enrollment(s)" in listed.stdout
 
     # Not enrolled: one line, non-zero.
     refused = lms(db, "complete", EMPLOYEES[1], "C-SQL")
-    assert refused.returncode == 1
+    assert refused.exit_code == 1
     assert len(refused.stderr.strip().splitlines()) == 1 and "waitlisted" in refused.stderr
 
     # Kafka unreachable: the completion is recorded, the failure is one line.
     done = lms(db, "complete", EMPLOYEES[0], "C-SQL", "--score", "90")
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "publishing course.completed failed" in done.stderr

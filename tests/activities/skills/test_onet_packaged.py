@@ -12,11 +12,10 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import talentloop
 
 from activities.skills.onet import (
     MANIFEST_NAME,
@@ -45,7 +44,6 @@ FULL_RELEASE = next(
     ),
     None,
 )
-TALENTLOOP = Path(sys.executable).parent / "talentloop"
 # Rows of each file in the O*NET 29.3 release (its README).
 RELEASE_ROWS = {
     "Content Model Reference.txt.gz": 627,
@@ -194,13 +192,6 @@ def test_a_missing_file_raises_one_line_naming_folder_and_file(tmp_path: Path):
 # (c) The command line: a missing or incomplete folder is a one-line usage error.
 
 
-def _talentloop(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [str(TALENTLOOP)] if TALENTLOOP.exists() else [sys.executable, "-m", "talentloop.cli"]
-    return subprocess.run(
-        [*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.fixture
 def cli_env(isolated: Path) -> dict[str, str]:
     env = dict(os.environ)
@@ -212,8 +203,8 @@ def test_import_onet_dir_without_skills_exits_2_with_one_line(isolated: Path, cl
     incomplete = isolated / "release"
     shutil.copytree(PACKAGED_ONET_DIR, incomplete)
     (incomplete / "Skills.txt.gz").unlink()
-    done = _talentloop("import", "onet", "--dir", str(incomplete), cwd=Path.cwd(), env=cli_env)
-    assert done.returncode == 2, done.stderr
+    done = talentloop("import", "onet", "--dir", str(incomplete), cwd=Path.cwd(), env=cli_env)
+    assert done.exit_code == 2, done.stderr
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -223,8 +214,8 @@ def test_import_onet_dir_without_skills_exits_2_with_one_line(isolated: Path, cl
 
 def test_seed_with_a_missing_onet_dir_exits_2_with_one_line(isolated: Path, cli_env):
     cli_env["TALENTLOOP_ONET_DIR"] = str(isolated / "nowhere")
-    done = _talentloop("seed", cwd=Path.cwd(), env=cli_env)
-    assert done.returncode == 2, done.stderr
+    done = talentloop("seed", cwd=Path.cwd(), env=cli_env)
+    assert done.exit_code == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "TALENTLOOP_ONET_DIR" in lines[0], done.stderr
 
@@ -237,7 +228,7 @@ def test_import_onet_dir_reads_a_plain_release_folder(isolated: Path, cli_env):
         if name == "Skills.txt":
             rows = [rows[0], *(r for r in rows[1:] if r[0] == "15-1211.00")]
         (release / name).write_text("\n".join("\t".join(r) for r in rows) + "\n", encoding="utf-8")
-    done = _talentloop("import", "onet", "--dir", str(release), cwd=Path.cwd(), env=cli_env)
-    assert done.returncode == 0, done.stderr
+    done = talentloop("import", "onet", "--dir", str(release), cwd=Path.cwd(), env=cli_env)
+    assert done.exit_code == 0, done.stderr
     assert "imported 35 skills, 1 roles" in done.stdout
     assert ONET_ATTRIBUTION in done.stdout

@@ -1,0 +1,133 @@
+"""What reached the employee workflows: their state, the events each handled (once, in order),
+and the consumer group's committed offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from temporalio.client import Client, WorkflowHandle
+
+from schemas.events import EMPLOYEE_UPDATED
+from schemas.learning import EmployeeLearningState
+from support.events import cloudevent
+from support.polling import eventually
+from talentloop.config import Settings
+from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+
+EMPLOYEES = [f"E{i:05d}" for i in range(10, 26)]
+"""The employees the delivery tests move between departments."""
+
+
+async def state_of(client: Client, employee_id: str) -> EmployeeLearningState:
+    """The employee's learning state, as their workflow answers the query."""
+    handle = client.get_workflow_handle(workflow_id_for(employee_id))
+    return await handle.query(EmployeeLearningWorkflow.state)
+
+
+async def handled(client: Client, employee_id: str, event_id: str) -> EmployeeLearningState | None:
+    """The employee's state once their workflow has handled `event_id`; None before (also while
+    there is no workflow to ask yet)."""
+    try:
+        state = await state_of(client, employee_id)
+    except Exception:
+        return None
+    return state if any(h.event_id == event_id for h in state.history) else None
+
+
+async def wait_handled(
+    client: Client, employee_id: str, event_id: str, timeout: float = 60.0
+) -> EmployeeLearningState:
+    """Wait until the employee's workflow has handled `event_id`; its state then."""
+    return await eventually(
+        lambda: handled(client, employee_id, event_id), timeout, message=f"{event_id} not handled"
+    )
+
+
+async def state_until(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[EmployeeLearningState], bool],
+    timeout: float = 30.0,
+) -> EmployeeLearningState:
+    """Query the workflow every 0.1 s until its state satisfies `predicate`; that state."""
+    return await eventually(
+        lambda: handle.query(EmployeeLearningWorkflow.state),
+        timeout,
+        interval=0.1,
+        until=predicate,
+        message=lambda state: state.timeline[-5:],
+    )
+
+
+def moves(prefix: str, per_employee: int) -> list[dict[str, Any]]:
+    """`employee.updated` (moved) events for every one of `EMPLOYEES`, interleaved: event n of
+    each employee, then event n + 1 of each; ids ``{prefix}-{employee}-{n}``."""
+    now = datetime.now(UTC).isoformat()
+    return [
+        cloudevent(
+            EMPLOYEE_UPDATED,
+            f"{prefix}-{emp}-{n}",
+            {"employee_id": emp, "change": "moved", "department": f"D{n}"},
+            time=now,
+        )
+        for n in range(per_employee)
+        for emp in EMPLOYEES
+    ]
+
+
+async def handled_ids(
+    client: Client, prefix: str, employees: list[str] = EMPLOYEES
+) -> dict[str, list[str]]:
+    """Per employee, the ids of the events starting with `prefix` the workflow handled, in order."""
+    out: dict[str, list[str]] = {}
+    for emp in employees:
+        try:
+            state = await state_of(client, emp)
+        except Exception:
+            out[emp] = []
+            continue
+        out[emp] = [h.event_id for h in state.history if h.event_id.startswith(prefix + "-")]
+    return out
+
+
+async def wait_all_handled(
+    client: Client,
+    prefix: str,
+    per_employee: int,
+    timeout: float = 180,
+    employees: list[str] = EMPLOYEES,
+) -> dict[str, list[str]]:
+    """Wait until every employee's workflow handled `per_employee` of the `prefix` events."""
+    return await eventually(
+        lambda: handled_ids(client, prefix, employees),
+        timeout,
+        interval=0.5,
+        until=lambda seen: all(len(ids) >= per_employee for ids in seen.values()),
+        message=lambda seen: {k: len(v) for k, v in seen.items()},
+    )
+
+
+def assert_exactly_once_in_order(
+    seen: dict[str, list[str]], prefix: str, per_employee: int
+) -> None:
+    """Each employee handled each of their `moves(prefix, per_employee)` once, in order."""
+    for emp, ids in seen.items():
+        assert ids == [f"{prefix}-{emp}-{n}" for n in range(per_employee)], (emp, ids)
+
+
+def committed(settings: Settings) -> dict[int, int | None]:
+    """The consumer group's committed offset of each partition of the employees topic."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        return {
+            p: consumer.committed(TopicPartition(settings.topic_employees, p))
+            for p in range(settings.topic_partitions)
+        }
+    finally:
+        consumer.close()
