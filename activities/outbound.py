@@ -28,9 +28,9 @@ class OutboundActivities:
 
     Args:
         producer: A ``kafka.KafkaProducer`` built with ``enable_idempotence=True`` and
-            ``acks="all"``, or a function making one (e.g. ``talentloop.kafka.make_producer``
-            bound to the settings), called on the first publish so that a worker starts
-            even while the broker is down.
+            ``acks="all"``, or a function making one (e.g.
+            ``talentloop.service.kafka.make_producer`` bound to the settings), called on the
+            first publish so that a worker starts even while the broker is down.
         topic: The outbound topic name (``Settings.topic_outbound``).
         ack_timeout_s: How long to wait for the broker's acknowledgement of one record.
 

@@ -10,11 +10,11 @@ measures three rates:
    by signal-with-start with the bridge's own start input (``Settings.employee_workflow_input``),
    per-employee in order, with bounded concurrency (each value of ``--concurrency`` is tried;
    the best is ceiling 2);
-3. ``bridge``: `talentloop.bridge.Bridge` end to end: consume, validate, signal-with-start,
+3. ``bridge``: `talentloop.service.bridge.Bridge` end to end: consume, validate, signal-with-start,
    commit, until the group's committed offsets cover all N records.
 
 Both (2) and (3) run in this process, with the collector tuned as in ``talentloop bridge``
-(`talentloop.gc_tuning`). (3)'s CPU is counted from the group assignment, like its rate.
+(`talentloop.service.gc_tuning`). (3)'s CPU is counted from the group assignment, like its rate.
 
 Every stage creates new workflows for new employees (no worker runs: the server accepts
 signal-with-start without one), reads its own fresh topics with a fresh consumer group, and
@@ -59,14 +59,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpu import CpuMeter
 from schemas.events import EMPLOYEE_UPDATED, EVENT_TYPES, REVIEW_COMPLETED, InboundEvent
-from talentloop.bridge import Bridge
-from talentloop.cloudevents import decode
-from talentloop.config import Settings
-from talentloop.devstack import DevStack
-from talentloop.gc_tuning import tune_for_service
-from talentloop.kafka import make_consumer, make_producer, topic_for_type
-from talentloop.private import lane, private_settings
-from talentloop.temporal import connect
+from talentloop.dev.devstack import DevStack
+from talentloop.dev.teststack import lane, private_settings
+from talentloop.service.bridge import Bridge
+from talentloop.service.cloudevents import decode
+from talentloop.service.config import Settings
+from talentloop.service.gc_tuning import tune_for_service
+from talentloop.service.kafka import make_consumer, make_producer, topic_for_type
+from talentloop.service.temporal import connect
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 TARGET = 0.90

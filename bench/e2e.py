@@ -44,12 +44,12 @@ from activities.store.engine import open_engine, session_factory  # noqa: E402
 from activities.store.tables import EmployeeRow, RoleRequirementRow  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
 from bench.noop import NoopWorkflow  # noqa: E402
-from talentloop.config import Settings  # noqa: E402
-from talentloop.devstack import DevStack  # noqa: E402
-from talentloop.kafka import make_producer  # noqa: E402
-from talentloop.private import private_settings  # noqa: E402
-from talentloop.seed import seed  # noqa: E402
-from talentloop.temporal import connect  # noqa: E402
+from talentloop.dev.devstack import DevStack  # noqa: E402
+from talentloop.dev.seed import seed  # noqa: E402
+from talentloop.dev.teststack import private_settings  # noqa: E402
+from talentloop.service.config import Settings  # noqa: E402
+from talentloop.service.kafka import make_producer  # noqa: E402
+from talentloop.service.temporal import connect  # noqa: E402
 from workflows.employee import workflow_id_for  # noqa: E402
 
 EVENTS = "history events per workflow (count)"

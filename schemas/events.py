@@ -7,7 +7,7 @@ are left out of ``repr``).
 
 The registry ``EVENT_TYPES`` maps each versioned type to its data model, the settings field
 naming its topic, the field of ``data`` that is its Kafka key, its direction and a description;
-the contract generator (``talentloop.contract``) and the bridge both read it.
+the contract generator (``talentloop.dev.contract``) and the bridge both read it.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ class EventSpec:
     Attributes:
         type: The versioned type, e.g. "review.completed.v1".
         model: The model of ``data``.
-        topic_setting: Name of the ``talentloop.config.Settings`` field holding its topic.
+        topic_setting: Name of the ``talentloop.service.config.Settings`` field holding its topic.
         key_field: Field of ``data`` whose value is the Kafka record key.
         direction: "inbound" (other systems produce, talentloop consumes) or "outbound".
         description: What the event means, for the published contract.
@@ -399,7 +399,7 @@ class EventSpec:
         return envelope_model(self.type, self.model, self.direction)
 
     def topic(self, settings: Any) -> str:
-        """The topic name in ``settings`` (a ``talentloop.config.Settings``)."""
+        """The topic name in ``settings`` (a ``talentloop.service.config.Settings``)."""
         return str(getattr(settings, self.topic_setting))
 
     def key(self, data: BaseModel | Mapping[str, Any]) -> str:

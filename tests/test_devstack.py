@@ -21,9 +21,9 @@ from support.polling import wait_until
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from talentloop.devstack import COMPONENTS, DevStack, DevStackError, render_status
-from talentloop.private import private_settings
-from talentloop.smtpsink import read_maildir
+from talentloop.dev.devstack import COMPONENTS, DevStack, DevStackError, render_status
+from talentloop.dev.smtpsink import read_maildir
+from talentloop.dev.teststack import private_settings
 from workflows import search_attributes
 
 

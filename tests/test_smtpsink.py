@@ -15,7 +15,7 @@ import aiosmtplib
 import pytest
 from support.polling import wait_until
 
-from talentloop.smtpsink import SmtpSink, read_maildir
+from talentloop.dev.smtpsink import SmtpSink, read_maildir
 
 
 def free_port() -> int:
@@ -116,7 +116,7 @@ def test_module_runs_as_a_process_and_exits_cleanly_on_sigterm(tmp_path: Path) -
         [
             sys.executable,
             "-m",
-            "talentloop.smtpsink",
+            "talentloop.dev.smtpsink",
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,7 +13,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+import templates
+
+DEFAULT_TEMPLATES = Path(templates.__file__).resolve().parent
 FALLBACK_LOCALE = "en"
 
 

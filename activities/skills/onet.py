@@ -5,7 +5,7 @@ Labor, Employment and Training Administration (USDOL/ETA), used under the CC BY 
 
 The four files the import reads ship inside the package, gzip-compressed and cut to the columns
 read, in ``onet_data`` beside this module (:data:`PACKAGED_ONET_DIR`; made by
-``python -m talentloop.onet_vendor``). A full release folder from O*NET works unchanged: a
+``python -m talentloop.dev.onet_vendor``). A full release folder from O*NET works unchanged: a
 plain ``NAME.txt`` is read in preference to ``NAME.txt.gz``.
 """
 
@@ -130,7 +130,7 @@ def find_onet_files(onet_dir: Path) -> dict[str, Path]:
     """The path of each file the import reads: ``NAME.txt`` if present, else ``NAME.txt.gz``.
 
     Args:
-        onet_dir: An O*NET release folder, or a folder made by ``talentloop.onet_vendor``.
+        onet_dir: An O*NET release folder, or a folder made by ``talentloop.dev.onet_vendor``.
 
     Returns:
         Each name of :data:`ONET_FILES` mapped to the file to read.
@@ -171,7 +171,7 @@ def verify_manifest(onet_dir: Path) -> list[str]:
     """Check a packaged O*NET folder against its MANIFEST.json.
 
     Args:
-        onet_dir: A folder made by ``talentloop.onet_vendor``.
+        onet_dir: A folder made by ``talentloop.dev.onet_vendor``.
 
     Returns:
         One line per problem (manifest missing or unreadable, a listed file missing, a

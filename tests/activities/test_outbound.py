@@ -22,8 +22,8 @@ from schemas.outbound import (
     RolloutCompleted,
     outbound_event,
 )
-from talentloop.devstack import DevStack
-from talentloop.private import private_settings
+from talentloop.dev.devstack import DevStack
+from talentloop.dev.teststack import private_settings
 
 TOPIC = "talentloop.events.test"
 PARTITIONS = 3

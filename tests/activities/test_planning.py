@@ -14,8 +14,8 @@ from activities.lms.builtin import BuiltinLms
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from schemas.learning import EnrollRequest, PlanRequest
-from talentloop.config import Settings
-from talentloop.seed import seed
+from talentloop.dev.seed import seed
+from talentloop.service.config import Settings
 
 
 @pytest.fixture(scope="module")

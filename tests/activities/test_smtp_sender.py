@@ -6,7 +6,7 @@ from test_smtpsink import make_message
 from test_smtpsink import sink as sink  # the fixture
 
 from activities.mail.smtp import SmtpSender
-from talentloop.smtpsink import SmtpSink, read_maildir
+from talentloop.dev.smtpsink import SmtpSink, read_maildir
 
 
 async def test_messages_share_a_kept_connection_and_survive_a_server_restart(

@@ -12,13 +12,13 @@ from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
 from activities.store.engine import open_engine, session_factory
-from talentloop.bridge import Bridge, directory_check
-from talentloop.config import Settings
-from talentloop.devstack import DevStack
-from talentloop.private import private_settings
-from talentloop.seed import seed
-from talentloop.temporal import connect
-from talentloop.worker import running_worker
+from talentloop.dev.devstack import DevStack
+from talentloop.dev.seed import seed
+from talentloop.dev.teststack import private_settings
+from talentloop.service.bridge import Bridge, directory_check
+from talentloop.service.config import Settings
+from talentloop.service.temporal import connect
+from talentloop.service.worker import running_worker
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,11 @@ from support.polling import eventually, wait_until
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
-from talentloop.bridge import Bridge, directory_check
-from talentloop.cli import publish_events
-from talentloop.config import Settings
-from talentloop.kafka import make_consumer
-from talentloop.private import lane
+from talentloop.dev.teststack import lane
+from talentloop.service.bridge import Bridge, directory_check
+from talentloop.service.config import Settings
+from talentloop.service.kafka import make_consumer
+from talentloop.service.publishing import publish_events
 
 pytestmark = pytest.mark.integration
 

@@ -20,12 +20,12 @@ from temporalio.service import RPCError
 from activities.directory import DirectoryActivities
 from activities.store.tables import EmployeeRow, ObjectiveSetRow
 from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED
-from talentloop.bridge import Bridge, directory_check
-from talentloop.cli import publish_events
-from talentloop.config import Settings
-from talentloop.dlq import read_dead_letters, replay
-from talentloop.kafka import make_producer
-from talentloop.private import lane
+from talentloop.dev.teststack import lane
+from talentloop.service.bridge import Bridge, directory_check
+from talentloop.service.config import Settings
+from talentloop.service.dlq import read_dead_letters, replay
+from talentloop.service.kafka import make_producer
+from talentloop.service.publishing import publish_events
 from workflows.rollout import StrategyRolloutWorkflow
 
 pytestmark = pytest.mark.integration

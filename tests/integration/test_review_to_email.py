@@ -23,11 +23,11 @@ from activities.lms.builtin import BuiltinLms
 from activities.lms.completions import PollRequest
 from activities.store.tables import EmployeeRow, LmsEnrollmentRow
 from schemas.events import COURSE_COMPLETED
-from talentloop.bridge import Bridge
-from talentloop.cli import publish_events
-from talentloop.config import Settings
-from talentloop.kafka import make_producer
-from talentloop.smtpsink import read_maildir
+from talentloop.dev.smtpsink import read_maildir
+from talentloop.service.bridge import Bridge
+from talentloop.service.config import Settings
+from talentloop.service.kafka import make_producer
+from talentloop.service.publishing import publish_events
 from workflows.completion_poll import CompletionPollWorkflow
 
 pytestmark = pytest.mark.integration

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from support.delivery import assert_exactly_once_in_order, committed, moves, wait_all_handled
 
-from talentloop.bridge import Bridge
-from talentloop.cli import publish_events
-from talentloop.config import Settings
-from talentloop.devstack import DevStack
-from talentloop.private import free_ports, lane
-from talentloop.temporal import connect
-from talentloop.worker import running_worker
+from talentloop.dev.devstack import DevStack
+from talentloop.dev.teststack import free_ports, lane
+from talentloop.service.bridge import Bridge
+from talentloop.service.config import Settings
+from talentloop.service.publishing import publish_events
+from talentloop.service.temporal import connect
+from talentloop.service.worker import running_worker
 
 pytestmark = pytest.mark.integration
 

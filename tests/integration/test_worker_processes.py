@@ -11,8 +11,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from talentloop.config import Settings
-from talentloop.private import lane
+from talentloop.dev.teststack import lane
+from talentloop.service.config import Settings
 
 
 async def pollers(client: Client, queue: str) -> set[str]:

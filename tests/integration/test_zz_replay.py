@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from talentloop.config import Settings
-from talentloop.worker import WORKFLOWS, workflow_runner
+from talentloop.service.config import Settings
+from talentloop.service.worker import WORKFLOWS, workflow_runner
 
 
 async def test_every_history_of_the_session_replays(settings: Settings, client: Client) -> None:

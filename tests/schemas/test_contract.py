@@ -7,15 +7,15 @@ import pytest
 import yaml
 
 from schemas.events import EVENT_TYPES
-from talentloop import contract
-from talentloop.config import Settings
+from talentloop.dev import contract
+from talentloop.service.config import Settings
 
 SCHEMAS = contract.SCHEMAS_DIR
 
 
 def test_checked_in_contract_is_not_stale(tmp_path):
     stale = contract.stale(SCHEMAS)
-    assert stale == [], f"stale contract files {stale}: run `python -m talentloop.contract`"
+    assert stale == [], f"stale contract files {stale}: run `python -m talentloop.dev.contract`"
     written = contract.generate(tmp_path)
     for path in written:
         rel = path.relative_to(tmp_path)

@@ -31,7 +31,7 @@ from schemas.outbound import (
     outbound_event,
 )
 from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
-from talentloop.config import Settings
+from talentloop.service.config import Settings
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 

@@ -31,7 +31,6 @@ from typer.testing import CliRunner
 
 CLI = "talentloop.cli"
 """The module behind the ``talentloop`` command."""
-LMS_CLI = "talentloop.cli_lms"
 """``talentloop lms`` as a command of its own."""
 
 
@@ -57,8 +56,8 @@ def talentloop(
 def talentloop_lms(
     *args: str, env: Mapping[str, str] | None = None, cwd: Path | str | None = None
 ) -> CliResult:
-    """``python -m talentloop.cli_lms ARGS`` in this process (see `talentloop`)."""
-    return run_module(LMS_CLI, args, env=env, cwd=cwd)
+    """``talentloop lms ARGS`` in this process (see `talentloop`)."""
+    return run_module(CLI, ("lms", *args), env=env, cwd=cwd)
 
 
 def run_module(

@@ -14,7 +14,7 @@ from schemas.events import EMPLOYEE_UPDATED
 from schemas.learning import EmployeeLearningState
 from support.events import cloudevent
 from support.polling import eventually
-from talentloop.config import Settings
+from talentloop.service.config import Settings
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 EMPLOYEES = [f"E{i:05d}" for i in range(10, 26)]

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from talentloop.bridge.records import decode_record
-from talentloop.cloudevents import InvalidEvent
+from talentloop.service.bridge.records import decode_record
+from talentloop.service.cloudevents import InvalidEvent
 
 
 def record(value: Any, headers: list[tuple[str, Any]]) -> ConsumerRecord:

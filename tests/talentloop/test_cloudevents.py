@@ -7,7 +7,7 @@ import pytest
 from support.events import review_event
 
 from schemas.events import REVIEW_COMPLETED
-from talentloop.cloudevents import InvalidEvent, decode
+from talentloop.service.cloudevents import InvalidEvent, decode
 
 # A review.completed event; keyword arguments replace or add fields of its data.
 review = partial(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from talentloop.bridge import directory_check
+from talentloop.service.bridge import directory_check
 
 
 async def test_found_ids_are_trusted_for_the_ttl_then_asked_again() -> None:

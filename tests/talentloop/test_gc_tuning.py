@@ -7,8 +7,8 @@ import sys
 
 PROBE = """
 import gc
-from talentloop.gc_tuning import YOUNG_THRESHOLD, tune_for_service
-import talentloop.bridge  # a service's imports: Temporal, pydantic, kafka-python
+from talentloop.service.gc_tuning import YOUNG_THRESHOLD, tune_for_service
+import talentloop.service.bridge  # a service's imports: Temporal, pydantic, kafka-python
 before = gc.get_threshold()
 tune_for_service()
 after = gc.get_threshold()

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from talentloop.bridge.offsets import OffsetTracker
+from talentloop.service.bridge.offsets import OffsetTracker
 
 
 def test_out_of_order_finish_commits_only_the_prefix() -> None:

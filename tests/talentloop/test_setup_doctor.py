@@ -17,13 +17,13 @@ from support.cli import CliResult, talentloop
 
 from activities.store.engine import open_engine
 from activities.store.tables import CourseRow
-from talentloop.config import Settings
-from talentloop.devstack import KAFKA, SMTP, TEMPORAL, DevStack
-from talentloop.doctor import Check, run_doctor
-from talentloop.private import private_settings
-from talentloop.provision import run_setup
-from talentloop.schedules import product_schedules
-from talentloop.temporal import connect
+from talentloop.dev.devstack import KAFKA, SMTP, TEMPORAL, DevStack
+from talentloop.dev.teststack import private_settings
+from talentloop.service.config import Settings
+from talentloop.service.doctor import Check, run_doctor
+from talentloop.service.provision import run_setup
+from talentloop.service.schedules import product_schedules
+from talentloop.service.temporal import connect
 
 pytestmark = pytest.mark.integration
 

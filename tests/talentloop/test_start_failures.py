@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support.cli import CliResult, talentloop, talentloop_process
 
-from talentloop.config import Settings
-from talentloop.private import private_settings
+from talentloop.dev.teststack import private_settings
+from talentloop.service.config import Settings
 
 
 def run(settings: Settings, *args: str, **env: str) -> CliResult:

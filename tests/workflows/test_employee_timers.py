@@ -41,13 +41,13 @@ from schemas.learning import (
 )
 from schemas.rollout import ObjectiveSetEvent
 from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
-from talentloop.config import Settings
-from talentloop.devstack import DevStack
-from talentloop.private import free_ports, private_settings
-from talentloop.seed import seed
-from talentloop.smtpsink import read_maildir
-from talentloop.temporal import register_search_attributes
-from talentloop.worker import running_worker
+from talentloop.dev.devstack import DevStack
+from talentloop.dev.seed import seed
+from talentloop.dev.smtpsink import read_maildir
+from talentloop.dev.teststack import free_ports, private_settings
+from talentloop.service.config import Settings
+from talentloop.service.temporal import register_search_attributes
+from talentloop.service.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
 from workflows.search_attributes import OBJECTIVE_VERSION, OVERDUE_COUNT
 

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from talentloop.config import Settings
-from talentloop.private import free_ports
-from talentloop.worker import workflow_runner
+from talentloop.dev.teststack import free_ports
+from talentloop.service.config import Settings
+from talentloop.service.worker import workflow_runner
 
 
 def test_the_test_session_runs_workflows_in_the_sandbox() -> None:

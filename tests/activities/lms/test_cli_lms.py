@@ -1,4 +1,4 @@
-"""`talentloop lms ...` against a real SQLite database (``python -m talentloop.cli_lms``)."""
+"""`talentloop lms ...` against a real SQLite database (``python -m talentloop.cli lms``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dbs import EMPLOYEES, seed_small
 from support.cli import CliResult, talentloop_lms
 
 from activities.store.engine import open_engine, session_factory
-from talentloop.private import free_ports
+from talentloop.dev.teststack import free_ports
 
 
 def lms(db: Path, *args: str) -> CliResult:

@@ -8,9 +8,9 @@ from pathlib import Path
 from fake_moodle import MoodleState, fake_moodle
 
 from activities.lms.moodle import FUNCTIONS, SITE_INFO
-from talentloop.config import Settings
-from talentloop.doctor import check_lms, render_checks
-from talentloop.private import private_settings
+from talentloop.dev.teststack import private_settings
+from talentloop.service.config import Settings
+from talentloop.service.doctor import check_lms, render_checks
 
 
 def moodle_settings(tmp_path: Path, url: str, token: str) -> Settings:

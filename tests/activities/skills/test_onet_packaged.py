@@ -29,9 +29,9 @@ from activities.skills.onet import (
     verify_manifest,
 )
 from activities.store.engine import open_engine, session_factory
-from talentloop.config import Settings
-from talentloop.onet_vendor import vendor
-from talentloop.seed import DEMO_OCCUPATIONS, seed
+from talentloop.dev.onet_vendor import vendor
+from talentloop.dev.seed import DEMO_OCCUPATIONS, seed
+from talentloop.service.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # The full O*NET 29.3 release the excerpt was cut from (beside the repository in the dev and
