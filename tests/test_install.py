@@ -88,6 +88,22 @@ def test_a_plain_pip_install_imports_the_packaged_onet_data(tmp_path: Path):
     assert Path(data_dir).is_relative_to(venv), data_dir
     assert problems == "[]"
 
+    # The email templates and the migrations ship too: the installed renderer finds its layout.
+    mail = _run(
+        [
+            python,
+            "-c",
+            "from activities.mail.render import DEFAULT_TEMPLATES as t; "
+            "print(t); print(sorted(p.name for p in (t / 'en').glob('enrollment.*')))",
+        ],
+        cwd=work,
+        env=env,
+    )
+    assert mail.returncode == 0, mail.stderr
+    templates_dir, enrollment = mail.stdout.splitlines()
+    assert Path(templates_dir).is_relative_to(venv), templates_dir
+    assert enrollment == "['enrollment.html.j2', 'enrollment.subject.j2', 'enrollment.txt.j2']"
+
     imported = _run([bin_dir / "talentloop", "import", "onet"], cwd=work, env=env, timeout=300)
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert "imported 35 skills, 879 roles" in imported.stdout
