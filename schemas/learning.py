@@ -251,6 +251,8 @@ class ProcessedEvent(_Model):
     uncoverable: list[str] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
     error: str | None = None
+    policy_version: str | None = None
+    """The policy the event was handled under (`PolicySnapshot.version`)."""
 
 
 class TimelineEntry(_Model):
@@ -285,6 +287,20 @@ class EmployeeLearningState(_Model):
         return sum(1 for i in self.items if i.status == "overdue")
 
 
+class PolicySnapshot(_Model):
+    """The plan policy and LMS call mode in force, as the worker's settings say now.
+
+    The employee workflow reads it (an activity, so the answer is in its history) whenever it
+    wakes to work, so a changed setting reaches running workflows at their next step.
+    """
+
+    policy: LearningPolicy
+    lms_task_queue: str
+    lms_local: bool
+    version: str
+    """A short digest of the rest: equal versions, equal settings."""
+
+
 class EmployeeWorkflowInput(_Model):
     """Start (or continue-as-new) input of `EmployeeLearningWorkflow`."""
 
@@ -293,6 +309,8 @@ class EmployeeWorkflowInput(_Model):
     lms_task_queue: str = "talentloop-lms"
     lms_local: bool = False
     """Call the LMS as local activities (the built-in LMS without a rate limit)."""
+    policy_version: str | None = None
+    """The `PolicySnapshot.version` the three fields above were last read from."""
     seen_event_ids: list[str] = Field(default_factory=list)
     pending: list[InboundEvent] = Field(default_factory=list)
     state: EmployeeLearningState | None = None

@@ -6,6 +6,7 @@ Every variable is the field name upper-cased with the prefix ``TALENTLOOP_``, e.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from functools import cached_property
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.skills.onet import PACKAGED_ONET_DIR
-from schemas.learning import EmployeeWorkflowInput, LearningPolicy
+from schemas.learning import EmployeeWorkflowInput, LearningPolicy, PolicySnapshot
 
 
 class DevStackSettings(BaseModel):
@@ -194,6 +195,20 @@ class Settings(
         is called on the LMS task queue so that its limits hold across all workers.
         """
         return self.lms_adapter == "builtin" and self.lms_rate_limit is None
+
+    def policy_snapshot(self) -> PolicySnapshot:
+        """The policy and LMS call mode running employee workflows read (`policy.current`)."""
+        policy = self.learning_policy()
+        mode = {"queue": self.lms_task_queue, "local": self.lms_calls_local}
+        digest = hashlib.sha256(
+            json.dumps([policy.model_dump(mode="json"), mode], sort_keys=True).encode()
+        ).hexdigest()[:12]
+        return PolicySnapshot(
+            policy=policy,
+            lms_task_queue=self.lms_task_queue,
+            lms_local=self.lms_calls_local,
+            version=digest,
+        )
 
     def employee_workflow_input(self, employee_id: str) -> EmployeeWorkflowInput:
         """The start input of an employee's workflow, as the bridge hands it over."""

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
@@ -32,7 +32,9 @@ from activities.mail.smtp import SmtpSender
 from activities.objectives import ObjectiveActivities
 from activities.outbound import OutboundActivities
 from activities.planning import PlanningActivities
+from activities.policy import PolicyActivities
 from activities.store.engine import open_engine, session_factory
+from schemas.learning import PolicySnapshot
 from talentloop.service.config import Settings
 from talentloop.service.gc_tuning import tune_for_service
 from talentloop.service.kafka import make_producer
@@ -105,12 +107,18 @@ def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:
 
 
 @asynccontextmanager
-async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+async def running_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    policy_for: Callable[[str], PolicySnapshot] | None = None,
+) -> AsyncIterator[Worker]:
     """A running worker on the settings' task queue with every workflow and activity.
 
     Activities are built with their adapters here (database, LMS, SMTP, Kafka producer); the
     synchronous ones run on `ACTIVITY_THREADS` threads. Leaving the context shuts the worker
-    down and closes the producer.
+    down and closes the producer. The plan policy the workflows read is the settings' one,
+    unless `policy_for` answers per employee (tests give each workflow its own).
     """
     if settings.workflow_sandbox:
         precompile_workflows()
@@ -129,6 +137,8 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
     )
     mail = MailActivities(sessions, smtp, MailRenderer(), settings.mail_from)
     objectives = ObjectiveActivities(sessions)
+    snapshot = settings.policy_snapshot()
+    policy = PolicyActivities(policy_for or (lambda _employee_id: snapshot))
     outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as pool:
         worker = Worker(
@@ -144,6 +154,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                 planning.record_completion,
                 mail.send_notice,
                 objectives.record,
+                policy.current,
                 outbound.publish,
                 outbound.publish_many,
                 # The workflows call these as local activities when `lms_calls_local`.

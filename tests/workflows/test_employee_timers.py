@@ -6,8 +6,11 @@ default after escalation, cancellation on completion, idle continue-as-new."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.delivery import state_until
 from support.events import inbound_review
 from support.temporal import time_skipping_server
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.directory import DirectoryActivities
+from activities.lms.activities import LmsActivities
+from activities.lms.builtin import BuiltinLms
 from activities.objectives import ObjectiveActivities
+from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
 from schemas.events import (
@@ -38,6 +51,8 @@ from schemas.learning import (
     ApprovalDecision,
     EmployeeWorkflowInput,
     LearningPolicy,
+    PolicySnapshot,
+    ReviewPlanRequest,
 )
 from schemas.rollout import ObjectiveSetEvent
 from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
@@ -57,6 +72,9 @@ RECORD = os.environ.get("TALENTLOOP_RECORD_HISTORIES", "")
 
 A released version's folder is never written again: recording refuses an existing file."""
 
+POLICIES: dict[str, PolicySnapshot] = {}
+"""The policy the worker's `policy.current` answers per employee: what its settings say."""
+
 NO_APPROVALS = LearningPolicy(approval_hours_over=None, approval_cost_over=None)
 ALL_NEED_APPROVAL = LearningPolicy(approval_hours_over=0, approval_sla_days=5)
 
@@ -72,7 +90,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with sessions.begin() as s:
         role = s.scalars(select(EmployeeRow.role_id)).first()
         people = [("T-CEO", None), ("T-MGR", "T-CEO")]
-        people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 8)]
+        people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 10)]
         for pid, manager in people:
             s.add(
                 EmployeeRow(
@@ -107,7 +125,10 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
         port=port,
     )
     await register_search_attributes(environment.client, "default")
-    async with running_worker(environment.client, settings):
+    def policy_for(employee_id: str) -> PolicySnapshot:
+        return POLICIES.get(employee_id) or settings.policy_snapshot()
+
+    async with running_worker(environment.client, settings, policy_for=policy_for):
         yield environment
     await environment.shutdown()
 
@@ -121,7 +142,11 @@ async def start(
     *,
     lms_local: bool = False,
 ) -> WorkflowHandle[Any, Any]:
-    """Start the employee's workflow; the LMS on its own task queue unless `lms_local`."""
+    """Start the employee's workflow; the LMS on its own task queue unless `lms_local`.
+
+    The worker's settings say the same policy (what a new workflow starts with).
+    """
+    POLICIES[employee] = snapshot(policy, settings.lms_task_queue, lms_local=lms_local)
     return await client.start_workflow(
         EmployeeLearningWorkflow.run,
         EmployeeWorkflowInput(
@@ -135,6 +160,14 @@ async def start(
         start_signal="event",
         start_signal_args=[ev],
     )
+
+
+def snapshot(policy: LearningPolicy, queue: str, *, lms_local: bool) -> PolicySnapshot:
+    """The policy snapshot settings with this policy and LMS call mode give."""
+    digest = hashlib.sha256(
+        json.dumps([policy.model_dump(mode="json"), queue, lms_local]).encode()
+    ).hexdigest()[:12]
+    return PolicySnapshot(policy=policy, lms_task_queue=queue, lms_local=lms_local, version=digest)
 
 
 async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
@@ -444,3 +477,101 @@ async def test_objectives_a_rollout_sends_are_planned_for(
     assert any(e.kind == "objectives" for e in state.timeline)
     described = await handle.describe()
     assert described.typed_search_attributes.get(OBJECTIVE_VERSION) == "t-strategy@v1"
+
+
+async def test_an_approval_that_arrives_as_the_employee_leaves_is_refused_not_stranded(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """The manager approves while the loop handles the employee's last events (the review's
+    enrollment waits for the LMS, then the employee leaves): the run must still end, and the
+    approval is answered with an error instead of waiting forever."""
+    emp = "T-EMP8"
+    ev = inbound_review(sessions, emp, "tm-8", skills=3)
+    assert ev.review is not None
+    planner = PlanningActivities(sessions, DirectoryActivities(sessions))
+    planned = planner.plan_review(
+        ReviewPlanRequest(employee_id=emp, event_id=ev.event_id, review=ev.review)
+    )
+    hours = sorted({i.hours for i in planned.planned.plan.items})
+    assert len(hours) >= 2, "the review must plan courses of different lengths"
+    # The shortest courses are enrolled at once, the longer ones wait for the manager.
+    policy = LearningPolicy(approval_hours_over=hours[0], approval_cost_over=None)
+    blocked = "timeskip-lms-later"  # no worker polls it until the test starts one
+    POLICIES[emp] = snapshot(policy, blocked, lms_local=False)
+    handle = await env.client.start_workflow(
+        EmployeeLearningWorkflow.run,
+        EmployeeWorkflowInput(
+            employee_id=emp, policy=policy, lms_task_queue=blocked, lms_local=False
+        ),
+        id=workflow_id_for(emp),
+        task_queue=settings.task_queue,
+        start_signal="event",
+        start_signal_args=[ev],
+    )
+    state = await state_until(
+        handle, lambda s: any(i.status == "awaiting_approval" for i in s.items)
+    )
+    pending = next(i for i in state.items if i.status == "awaiting_approval")
+    # The review's enrollment now waits for the LMS: the approval is queued behind it ...
+    approval = await handle.start_update(
+        EmployeeLearningWorkflow.decide,
+        ApprovalDecision(
+            course_id=pending.course_id, approver_id=pending.approver_id or "", approve=True
+        ),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    # ... and so is the employee's leaving, handled before the loop looks at decisions again.
+    await handle.signal(
+        EmployeeLearningWorkflow.event,
+        InboundEvent(
+            event_id="tm-8-left",
+            type=EMPLOYEE_UPDATED,
+            source="tests",
+            employee_update=EmployeeUpdated(employee_id=emp, change="left"),
+        ),
+    )
+    lms = LmsActivities(BuiltinLms(sessions))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        async with Worker(
+            env.client,
+            task_queue=blocked,
+            activities=[lms.enroll, lms.enroll_many, lms.withdraw],
+            activity_executor=pool,
+        ):
+            final = await asyncio.wait_for(handle.result(), 60)
+    assert final.left
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await approval.result()
+    assert "left" in str(refused.value.cause)
+    item = next(i for i in final.items if i.course_id == pending.course_id)
+    assert item.status == "withdrawn"
+    await keep_history(handle, "approval_as_employee_leaves")
+
+
+async def test_changed_settings_reach_a_running_workflow(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """The workflow's input carries the policy it was started with (all approvals, the LMS on
+    a remote queue nobody serves); the settings say something else now (no approvals, the
+    built-in LMS called locally). Its next step follows the settings."""
+    emp = "T-EMP9"
+    now = snapshot(NO_APPROVALS, settings.lms_task_queue, lms_local=True)
+    POLICIES[emp] = now
+    handle = await env.client.start_workflow(
+        EmployeeLearningWorkflow.run,
+        EmployeeWorkflowInput(
+            employee_id=emp,
+            policy=ALL_NEED_APPROVAL,
+            lms_task_queue="timeskip-lms-retired",
+            lms_local=False,
+        ),
+        id=workflow_id_for(emp),
+        task_queue=settings.task_queue,
+        start_signal="event",
+        start_signal_args=[inbound_review(sessions, emp, "tm-9", skills=2)],
+    )
+    state = await state_until(handle, lambda s: any(h.event_id == "tm-9" for h in s.history))
+    assert state.items and all(i.status == "enrolled" for i in state.items), state.timeline
+    assert state.history[-1].policy_version == now.version
+    assert any(e.kind == "policy" and now.version in e.text for e in state.timeline)
+    await keep_history(handle, "policy_from_settings")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 # The rules beside the workflow are pure; they are passed through with the schemas they use,
 # so that the sandbox's fresh copy of the workflow shares the schema classes the activities use.
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.mail.activities import MailActivities
     from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
+    from activities.policy import PolicyActivities
     from schemas.envelope import CloudEvent
     from schemas.events import (
         COURSE_COMPLETED,
@@ -95,6 +96,16 @@ with workflow.unsafe.imports_passed_through():
 A = TypeVar("A")
 R = TypeVar("R")
 
+LATE_DECISIONS = "late-decisions-applied"
+"""Patch: decisions queued while the run loop ended are applied or refused, never stranded."""
+DECISION_REFUSALS = "decision-refusals"
+"""Patch: a decision the plan could no longer apply fails its update with the reason."""
+POLICY_FROM_SETTINGS = "policy-from-settings"
+"""Patch: the policy and LMS call mode are read from the settings at each step (an activity),
+not frozen into the workflow input."""
+DECISION_REFUSED = "DecisionRefused"
+"""``ApplicationError.type`` of a decision that was accepted but could no longer be applied."""
+
 SEEN_IDS_KEPT = 2000
 """How many recent event ids are carried across continue-as-new for deduplication."""
 EVENTS_PER_RUN = 200
@@ -136,6 +147,10 @@ class EmployeeLearningWorkflow:
         self._seen: list[str] = []
         self._seen_set: set[str] = set()
         self._decisions: list[ApprovalDecision] = []
+        # Why a queued decision was not applied, by course id (answered as an update failure).
+        self._refusals: dict[str, str] = {}
+        # Set once the run loop has ended: no decision is accepted any more.
+        self._closing = False
         self._state = EmployeeLearningState(employee_id="")
         self._inp = EmployeeWorkflowInput(employee_id="")
         self._attributes: dict[str, SearchAttributeUpdate[Any]] = {}
@@ -157,10 +172,15 @@ class EmployeeLearningWorkflow:
         """A manager approves or rejects a pending item; returns the item once applied."""
         self._decisions.append(decision)
         await workflow.wait_condition(lambda: decision not in self._decisions)
+        refusal = self._refusals.pop(decision.course_id, None)
+        if refusal is not None:
+            raise ApplicationError(refusal, type=DECISION_REFUSED, non_retryable=True)
         return self._item_or_fail(decision.course_id)
 
     @decide.validator
     def _validate_decision(self, decision: ApprovalDecision) -> None:
+        if self._closing:
+            raise ValueError(f"the plan of employee {self._inp.employee_id} is closing")
         refusal = refuse_decision(self._item(decision.course_id), decision, self._decisions)
         if refusal is not None:
             raise ValueError(refusal)
@@ -183,7 +203,7 @@ class EmployeeLearningWorkflow:
         self._want(EMPLOYEE_ID.value_set(inp.employee_id))
         handled = 0
         while not self._state.left:
-            deadline = next_deadline(self._state.items, inp.policy)
+            deadline = next_deadline(self._state.items, self._inp.policy)
             if not (self._queue or self._decisions):
                 wait = deadline.at - workflow.now() if deadline else IDLE_BEFORE_CONTINUE
                 try:
@@ -194,11 +214,11 @@ class EmployeeLearningWorkflow:
                 except TimeoutError:
                     if deadline is None:
                         break
-            for due in due_deadlines(self._state.items, inp.policy, workflow.now()):
+            if workflow.patched(POLICY_FROM_SETTINGS):
+                await self._refresh_policy()
+            for due in due_deadlines(self._state.items, self._inp.policy, workflow.now()):
                 await self._on_deadline(due)
-            while self._decisions:
-                await self._on_decision(self._decisions[0])
-                self._decisions.pop(0)
+            await self._apply_decisions()
             while self._queue and handled < EVENTS_PER_RUN and not self._state.left:
                 ev = self._queue.pop(0)
                 self._audit(await self._handle(ev))
@@ -206,11 +226,26 @@ class EmployeeLearningWorkflow:
             self._publish_state()
             if handled >= EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested():
                 break
+        if workflow.patched(LATE_DECISIONS):
+            # A decision that came in while the loop handled its last events is applied now
+            # (or refused, if the employee left): its update handler waits for that, and
+            # this run waits for its handlers.
+            self._closing = True
+            if self._state.left:
+                for decision in self._decisions:
+                    self._refusals[decision.course_id] = (
+                        f"employee {self._inp.employee_id} left: no approval is pending for "
+                        f"course {decision.course_id}"
+                    )
+                self._decisions.clear()
+            else:
+                await self._apply_decisions()
+                self._publish_state()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._state.left:
             return self._state
         workflow.continue_as_new(
-            inp.model_copy(
+            self._inp.model_copy(
                 update={
                     "seen_event_ids": list(self._seen),
                     "pending": list(self._queue),
@@ -461,9 +496,48 @@ class EmployeeLearningWorkflow:
         )
         return item
 
+    async def _refresh_policy(self) -> None:
+        """Take the policy the worker's settings give now (recorded in history as it was read).
+
+        A changed setting (an approval threshold, the LMS moving to Moodle) reaches this
+        employee at their next step; the change is noted on the timeline.
+        """
+        snapshot = await call_local(PolicyActivities.current, self._inp.employee_id)
+        if snapshot.version == self._inp.policy_version:
+            return
+        inp = self._inp
+        same = (inp.policy, inp.lms_task_queue, inp.lms_local) == (
+            snapshot.policy,
+            snapshot.lms_task_queue,
+            snapshot.lms_local,
+        )
+        self._inp = inp.model_copy(
+            update={
+                "policy": snapshot.policy,
+                "lms_task_queue": snapshot.lms_task_queue,
+                "lms_local": snapshot.lms_local,
+                "policy_version": snapshot.version,
+            }
+        )
+        if not same:
+            self._note("policy", f"the settings' policy {snapshot.version} applies from now on")
+
+    async def _apply_decisions(self) -> None:
+        """Apply the queued decisions in the order they came."""
+        while self._decisions:
+            await self._on_decision(self._decisions[0])
+            self._decisions.pop(0)
+
     async def _on_decision(self, decision: ApprovalDecision) -> None:
         item = self._item(decision.course_id)
         if item is None or item.status != "awaiting_approval":
+            if workflow.patched(DECISION_REFUSALS):
+                # E.g. the approval's default approved it while the decision waited.
+                now = item.status if item is not None else "not in the plan"
+                self._refusals[decision.course_id] = (
+                    f"no approval is pending for course {decision.course_id} any more: "
+                    f"it is {now}"
+                )
             return
         comment = f": {decision.comment}" if decision.comment else ""
         if decision.approve:
@@ -800,6 +874,8 @@ class EmployeeLearningWorkflow:
         self._set(timeline=[*self._state.timeline, entry][-HISTORY_KEPT:])
 
     def _audit(self, line: ProcessedEvent) -> None:
+        if self._inp.policy_version is not None:
+            line = line.model_copy(update={"policy_version": self._inp.policy_version})
         self._set(history=[*self._state.history, line][-HISTORY_KEPT:])
 
     def _want(self, *updates: SearchAttributeUpdate[Any]) -> None:
