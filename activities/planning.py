@@ -1,4 +1,11 @@
-"""Planning activity: a review's ratings become evidence, gaps against the role, and a plan."""
+"""Planning activity: a review's ratings become evidence, gaps against the role, and a plan.
+
+References to things that do not exist are decided here (see ``docs/contract.md``): a rating
+of a skill the framework does not hold is ignored (no evidence row) and flagged in the plan
+(one ``uncoverable`` line, which the workflow puts on the timeline and in the event's audit);
+a completion of a course the catalog does not hold records no evidence and fails for good, so
+that the workflow records it with the reason and sends no congratulation.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.directory import DirectoryActivities
+from activities.errors import FailureType, LmsCode, permanent
 from activities.objectives import sets_in_force
 from activities.skills.gaps import assess, compute_gaps, effective_requirements
 from activities.skills.selection import CatalogIndex, choose_courses
@@ -39,14 +47,18 @@ from schemas.skills import (
     Evidence,
     Gap,
     ObjectiveSet,
+    Plan,
     Role,
     RoleRequirement,
     Skill,
+    UncoverableGap,
 )
 
 DEFAULT_POLICY = "manager_over_self"
 MIN_GAP = 0.5
 """Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
+UNKNOWN_SHOWN = 5
+"""Unknown skill ids a flag names; the rest are counted."""
 
 
 # Statements built once: building one costs more than running it on SQLite.
@@ -102,6 +114,31 @@ def review_evidence(req: PlanRequest) -> list[Evidence]:
         )
         for r in review.ratings
     ]
+
+
+def unknown_skills_flag(skill_ids: list[str]) -> UncoverableGap:
+    """The plan's flag for ratings of skills the framework does not hold (they were ignored).
+
+    One line for all of them, so that a review rating 200 unknown skills adds one line to the
+    timeline, not 200.
+    """
+    shown = ", ".join(skill_ids[:UNKNOWN_SHOWN])
+    more = len(skill_ids) - UNKNOWN_SHOWN
+    listed = f"{shown} and {more} more" if more > 0 else shown
+    count = len(skill_ids)
+    return UncoverableGap(
+        gap=Gap(
+            skill_id=skill_ids[0],
+            skill_name=f"{count} rated skill{'s' if count > 1 else ''} not in the skills framework",
+            target=0.0,
+            current=0.0,
+            size=0.0,
+            weight=0.0,
+            source="review",
+        ),
+        reason=f"ratings ignored ({listed})",
+        reachable=0.0,
+    )
 
 
 class PlanningActivities:
@@ -239,19 +276,46 @@ class PlanningActivities:
         levels = {k: a.level for k, a in assessed.items()}
         return [g for g in gaps if g.size >= self._min_gap], levels
 
+    def _unknown_skills(self, skill_ids: list[str]) -> list[str]:
+        """Those of `skill_ids` the framework does not hold, in their order.
+
+        The cached reference answers first; ids it lacks are asked of the database, so that
+        skills imported since the cache was filled count as known.
+        """
+        with self._sessions() as s:
+            known = self._reference(s).skills
+            missing = [k for k in skill_ids if k not in known]
+            if missing:
+                found = set(s.scalars(select(SkillRow.id).where(SkillRow.id.in_(missing))))
+                missing = [k for k in missing if k not in found]
+        return missing
+
     def plan(self, req: PlanRequest) -> LearningPlan:
-        """Store a review's evidence (if any), then compute gaps and choose courses."""
+        """Store a review's evidence (if any), then compute gaps and choose courses.
+
+        Ratings of skills the framework does not hold are not stored; the plan flags them in
+        ``uncoverable`` (`unknown_skills_flag`).
+        """
         employee = req.employee
         on = req.review.completed_at.date() if req.review else req.on or date.today()
+        flags: list[UncoverableGap] = []
         if req.review is not None:
+            evidence = review_evidence(req)
+            unknown = self._unknown_skills([e.skill_id for e in evidence])
+            if unknown:
+                ignored = set(unknown)
+                evidence = [e for e in evidence if e.skill_id not in ignored]
+                flags.append(unknown_skills_flag(unknown))
             with writer_lock(self._sessions), self._sessions.begin() as s:
-                self._store_evidence(s, employee.id, review_evidence(req))
+                self._store_evidence(s, employee.id, evidence)
         with self._sessions() as s:
             ctx = self._load(s, employee, on, req.event_id)
         gaps, levels = self._gaps(ctx, employee, on, ctx.evidence)
-        plan = choose_courses(
+        plan: Plan = choose_courses(
             gaps, ctx.catalog, assessed=levels, completed=ctx.completed, enrolled=ctx.enrolled
         )
+        if flags:
+            plan = plan.model_copy(update={"uncoverable": (*plan.uncoverable, *flags)})
         return LearningPlan(
             employee_id=employee.id,
             event_id=req.event_id,
@@ -286,12 +350,24 @@ class PlanningActivities:
 
         Returns the gaps the completion closed and those that remain on the course's skills.
         Idempotent: the evidence is keyed by the course, so a retry changes nothing.
+
+        Raises:
+            ApplicationError: Non-retryable ``LmsError`` (``unknown_course``) when the catalog
+                does not hold the course: no evidence is recorded, and the workflow records the
+                completion as failed with the reason instead of congratulating.
         """
         employee = req.employee
         on = req.completed_at.date()
         with self._sessions() as s:
             course = s.get(CourseRow, req.course_id)
-        teaches = list(course.to_course().teaches) if course else []
+        if course is None:
+            raise permanent(
+                f"course {req.course_id} is not in the catalog: completion noted without "
+                "evidence or congratulation",
+                FailureType.LMS,
+                LmsCode.UNKNOWN_COURSE,
+            )
+        teaches = list(course.to_course().teaches)
         evidence = [
             Evidence(
                 skill_id=t.skill_id,

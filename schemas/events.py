@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 from pydantic.config import JsonDict
@@ -38,6 +39,7 @@ from schemas.envelope import (
     Id,
     StrictModel,
     Text,
+    contract_checked,
     envelope_model,
     schema_uri,
 )
@@ -189,8 +191,9 @@ _LOCALE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$"
 class EmployeeUpdated(StrictModel):
     """`employee.updated.v1`: an employee joined, moved or left.
 
-    "joined" needs ``role_id``; "moved" needs at least one of ``role_id``, ``department`` and
-    ``manager_id`` (the new values); "left" needs nothing else.
+    "joined" needs ``role_id``, ``name`` and ``email``; "moved" needs at least one of
+    ``role_id``, ``department`` and ``manager_id`` (the new values); "left" needs nothing else.
+    Nobody is their own manager (``manager_id`` differs from ``employee_id``).
     """
 
     model_config = ConfigDict(
@@ -198,7 +201,7 @@ class EmployeeUpdated(StrictModel):
             "allOf": [
                 {
                     "if": {"properties": {"change": {"const": "joined"}}},
-                    "then": {"required": ["role_id"]},
+                    "then": {"required": ["role_id", "name", "email"]},
                 },
                 {
                     "if": {"properties": {"change": {"const": "moved"}}},
@@ -224,7 +227,10 @@ class EmployeeUpdated(StrictModel):
     department: Text | None = None
     """The (new) department."""
     manager_id: Id | None = None
-    """The (new) manager's employee id."""
+    """The (new) manager's employee id; never the employee's own. A manager the directory does
+    not know yet is accepted (their own "joined" may come later)."""
+    name: Text | None = Field(default=None, repr=False)
+    """The (new) name the employee is greeted by: personal data, never logged."""
     email: Annotated[str, StringConstraints(max_length=320, pattern=_EMAIL)] | None = Field(
         default=None, repr=False
     )
@@ -233,13 +239,21 @@ class EmployeeUpdated(StrictModel):
     """Preferred language for emails (BCP 47), e.g. "en" or "de-CH"."""
 
     @model_validator(mode="after")
-    def _check(self) -> EmployeeUpdated:
+    def _check(self, info: ValidationInfo) -> EmployeeUpdated:
         if self.change == "joined" and self.role_id is None:
             raise ValueError("a joined employee needs role_id")
         if self.change == "moved" and (
             self.role_id is None and self.department is None and self.manager_id is None
         ):
             raise ValueError("a move needs role_id, department or manager_id")
+        # Added after the type shipped: checked on events entering talentloop (the decoder
+        # validates under CONTRACT_CONTEXT), not on events read back from Temporal histories,
+        # which were accepted without them and must stay readable.
+        if contract_checked(info):
+            if self.change == "joined" and (self.name is None or self.email is None):
+                raise ValueError("a joined employee needs name and email")
+            if self.manager_id is not None and self.manager_id == self.employee_id:
+                raise ValueError("manager_id: an employee cannot be their own manager")
         return self
 
 
@@ -535,6 +549,7 @@ EVENT_TYPES: dict[str, EventSpec] = {
                 "role_id": "onet:15-1252.00",
                 "department": "Platform",
                 "manager_id": "E00003",
+                "name": "Alex Example",
                 "email": "e00017@example.com",
                 "locale": "de-CH",
             },
@@ -639,6 +654,11 @@ class InboundEvent(BaseModel):
     employee_update: EmployeeUpdated | None = None
     objectives: ObjectivesApplied | None = None
     """For `objectives.changed.v1`: the objective-set version a rollout asks to apply."""
+    traceparent: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The W3C ``traceparent`` the event came with (a CloudEvents extension attribute), kept
+    for tracing; None when absent or malformed. Optional with a default, so events recorded in
+    histories before it existed still decode; left out of the payload when None, so an event
+    without one serializes as before (a worker of the previous release reads it)."""
 
     @property
     def employee_id(self) -> str:

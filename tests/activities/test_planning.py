@@ -6,14 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from support.events import role_review
+from temporalio.exceptions import ApplicationError
 
 from activities.directory import DirectoryActivities
+from activities.errors import FailureType, LmsCode
 from activities.lms.builtin import BuiltinLms
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
-from schemas.learning import EnrollRequest, PlanRequest
+from activities.store.tables import EvidenceRow, SkillRow
+from schemas.events import SkillRating
+from schemas.learning import CompletionRequest, EnrollRequest, PlanRequest
 from talentloop.dev.seed import seed
 from talentloop.service.config import Settings
 
@@ -65,3 +70,72 @@ def test_a_retried_plan_chooses_what_its_own_enrollments_took(
     # A later event: those courses are taken now and are not chosen again.
     later = planning.plan(review_request(sessions, "E00003", "ev-plan-2"))
     assert not {i.course_id for i in later.plan.items} & set(courses)
+
+
+def evidence_rows(sessions: sessionmaker[Session], employee_id: str, **where: str) -> int:
+    query = select(func.count()).select_from(EvidenceRow)
+    query = query.where(EvidenceRow.employee_id == employee_id)
+    for column, value in where.items():
+        query = query.where(getattr(EvidenceRow, column) == value)
+    with sessions() as s:
+        return int(s.scalar(query) or 0)
+
+
+def test_ratings_of_skills_not_in_the_framework_are_ignored_and_flagged(
+    sessions: sessionmaker[Session],
+) -> None:
+    planning = PlanningActivities(sessions)
+    req = review_request(sessions, "E00005", "ev-unknown-1")
+    assert req.review is not None
+    bogus = [SkillRating(skill_id=f"esco:made-up-{i}", rating=1.0) for i in range(197)]
+    review = req.review.model_copy(update={"ratings": [*req.review.ratings, *bogus]})
+    planned = planning.plan(req.model_copy(update={"review": review}))
+    # Only the three real ratings became evidence; one line flags the 197 others.
+    assert evidence_rows(sessions, "E00005", ref=review.review_id) == 3
+    flags = [u for u in planned.plan.uncoverable if u.gap.source == "review"]
+    assert len(flags) == 1
+    text = f"{flags[0].gap.skill_name}: {flags[0].reason}"  # what the timeline shows
+    assert text.startswith("197 rated skills not in the skills framework: ratings ignored")
+    assert "esco:made-up-0" in text and "and 192 more" in text
+    assert planned.plan.items, "the real ratings are still planned for"
+    # The same review again (a retry): the same plan, no more evidence.
+    again = planning.plan(req.model_copy(update={"review": review}))
+    assert again == planned
+    assert evidence_rows(sessions, "E00005", ref=review.review_id) == 3
+
+
+def test_a_skill_imported_after_the_reference_was_cached_counts_as_known(
+    sessions: sessionmaker[Session],
+) -> None:
+    planning = PlanningActivities(sessions, catalog_ttl=3600)
+    req = review_request(sessions, "E00006", "ev-new-skill-1")
+    planning.plan(req)  # fills the cache
+    with sessions.begin() as s:
+        s.add(SkillRow(id="onet:9.Z.new", name="A new skill", description="", anchors={}))
+    assert req.review is not None
+    new = SkillRating(skill_id="onet:9.Z.new", rating=2.0)
+    review = req.review.model_copy(
+        update={"review_id": "rev-new-skill-2", "ratings": [*req.review.ratings, new]}
+    )
+    planned = planning.plan(req.model_copy(update={"event_id": "ev-new-2", "review": review}))
+    assert not [u for u in planned.plan.uncoverable if u.gap.source == "review"]
+    assert evidence_rows(sessions, "E00006", skill_id="onet:9.Z.new") == 1
+
+
+def test_completing_a_course_not_in_the_catalog_records_nothing_and_fails_for_good(
+    sessions: sessionmaker[Session],
+) -> None:
+    planning = PlanningActivities(sessions)
+    employee = DirectoryActivities(sessions).get_employee("E00007")
+    req = CompletionRequest(
+        employee=employee,
+        course_id="C-DOES-NOT-EXIST",
+        completed_at=datetime(2026, 12, 1, tzinfo=UTC),
+        event_id="ev-done-1",
+    )
+    with pytest.raises(ApplicationError) as err:
+        planning.record_completion(req)
+    assert err.value.non_retryable and err.value.type == FailureType.LMS
+    assert err.value.details == (LmsCode.UNKNOWN_COURSE,)
+    assert "course C-DOES-NOT-EXIST is not in the catalog" in err.value.message
+    assert evidence_rows(sessions, "E00007", ref="course:C-DOES-NOT-EXIST") == 0

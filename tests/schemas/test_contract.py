@@ -150,7 +150,7 @@ def review_doc(**data_over):
         review_doc(scale="onet-lv", ratings=[{"skill_id": "s", "rating": 7.5}]),
         {**review_doc(), "type": "course.completed.v1"},
         {**review_doc(), "specversion": "0.3"},
-        {**review_doc(), "extension": "x"},
+        {**review_doc(), "Extension": "x"},
     ],
 )
 def test_the_json_schema_refuses_what_the_models_refuse(doc):

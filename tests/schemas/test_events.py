@@ -7,8 +7,9 @@ from functools import partial
 import pytest
 from pydantic import ValidationError
 from support.events import example_data
+from temporalio.contrib.pydantic import pydantic_data_converter
 
-from schemas.envelope import schema_uri
+from schemas.envelope import CONTRACT_CONTEXT, json_media_type_problem, schema_uri
 from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_EVENT_MODELS,
@@ -17,6 +18,7 @@ from schemas.events import (
     OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
     EmployeeUpdated,
+    InboundEvent,
     ObjectivesChanged,
     ReviewCompleted,
 )
@@ -41,8 +43,8 @@ review = partial(example_data, REVIEW_COMPLETED)
 objectives = partial(example_data, OBJECTIVES_CHANGED)
 
 
-def parse(model, data):
-    return model.model_validate_json(json.dumps(data))
+def parse(model, data, context=None):
+    return model.model_validate_json(json.dumps(data), context=context)
 
 
 def test_every_example_is_valid_in_its_envelope():
@@ -117,12 +119,29 @@ def test_review_comments_and_employee_email_stay_out_of_repr():
     assert upd.email is not None and upd.email not in repr(upd)
 
 
+JOINED = {
+    "employee_id": "E1",
+    "change": "joined",
+    "role_id": "onet:15-1252.00",
+    "name": "Ada Example",
+    "email": "e1@example.com",
+}
+
+
 @pytest.mark.parametrize(
     ("data", "ok"),
     [
-        ({"employee_id": "E1", "change": "joined", "role_id": "onet:15-1252.00"}, True),
-        ({"employee_id": "E1", "change": "joined"}, False),
+        (JOINED, True),
+        ({**JOINED, "role_id": None}, False),
+        ({k: v for k, v in JOINED.items() if k != "name"}, False),
+        ({k: v for k, v in JOINED.items() if k != "email"}, False),
+        ({**JOINED, "name": ""}, False),
+        ({**JOINED, "name": "x" * 257}, False),
+        ({**JOINED, "manager_id": "E1"}, False),
+        ({**JOINED, "manager_id": "E2"}, True),
         ({"employee_id": "E1", "change": "moved", "department": "Ops"}, True),
+        ({"employee_id": "E1", "change": "moved", "manager_id": "E1"}, False),
+        ({"employee_id": "E1", "change": "moved", "name": "Ada Married-Name"}, False),
         ({"employee_id": "E1", "change": "moved"}, False),
         ({"employee_id": "E1", "change": "left"}, True),
         ({"employee_id": "E1", "change": "left", "email": "not-an-email"}, False),
@@ -131,11 +150,92 @@ def test_review_comments_and_employee_email_stay_out_of_repr():
     ],
 )
 def test_employee_updated_rules(data, ok):
+    data = {k: v for k, v in data.items() if v is not None}
     if ok:
-        assert parse(EmployeeUpdated, data).change == data["change"]
+        assert parse(EmployeeUpdated, data, CONTRACT_CONTEXT).change == data["change"]
     else:
         with pytest.raises(ValidationError):
-            parse(EmployeeUpdated, data)
+            parse(EmployeeUpdated, data, CONTRACT_CONTEXT)
+
+
+def test_rules_added_later_do_not_apply_to_events_read_back_from_histories():
+    """A joiner without a name (before `name` existed) or naming themselves as manager was
+    accepted then and sits in histories and continue-as-new inputs: it must still decode."""
+    old = {"employee_id": "E1", "change": "joined", "role_id": "onet:15-1252.00"}
+    for data in (old, {**old, "manager_id": "E1"}):
+        assert parse(EmployeeUpdated, data).name is None
+        event = InboundEvent(
+            event_id="ev-old",
+            type=EMPLOYEE_UPDATED,
+            source="hris",
+            employee_update=parse(EmployeeUpdated, data),
+        )
+        payload = pydantic_data_converter.payload_converter.to_payload(event)
+        assert (
+            pydantic_data_converter.payload_converter.from_payload(payload, InboundEvent) == event
+        )
+
+
+def test_inbound_events_recorded_before_traceparent_existed_still_decode():
+    before = {
+        "event_id": "ev-1",
+        "type": REVIEW_COMPLETED,
+        "source": "tests",
+        "time": None,
+        "topic": "hr.reviews",
+        "partition": 0,
+        "offset": 7,
+        "review": review(),
+        "completion": None,
+        "employee_update": None,
+        "objectives": None,
+    }
+    event = InboundEvent.model_validate_json(json.dumps(before))
+    assert event.traceparent is None
+    # Without a traceparent the payload is what it was (a worker of the previous release
+    # reads it).
+    assert json.loads(event.model_dump_json()) == json.loads(json.dumps(before))
+    with_trace = event.model_copy(update={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    assert InboundEvent.model_validate_json(with_trace.model_dump_json()) == with_trace
+
+
+def test_the_name_is_personal_data_kept_out_of_repr():
+    upd = parse(EmployeeUpdated, JOINED, CONTRACT_CONTEXT)
+    assert upd.name is not None and upd.name not in repr(upd)
+
+
+def test_the_json_schema_requires_a_joiners_name_and_email():
+    rules = EmployeeUpdated.model_json_schema()["allOf"]
+    joined = [r["then"] for r in rules if r["if"]["properties"]["change"]["const"] == "joined"]
+    assert joined == [{"required": ["role_id", "name", "email"]}]
+
+
+def test_inbound_envelopes_accept_extensions_and_json_media_types_outbound_ones_do_not():
+    inbound = EVENT_TYPES[REVIEW_COMPLETED]
+    doc = {**inbound.example_event(), "traceparent": "t", "datacontenttype": "application/JSON"}
+    event = inbound.envelope.model_validate_json(json.dumps(doc))
+    assert event.extensions == {"traceparent": "t"}  # type: ignore[attr-defined]
+    outbound = EVENT_TYPES[ENROLLMENT_CREATED]
+    with pytest.raises(ValidationError):
+        outbound.envelope.model_validate_json(
+            json.dumps({**outbound.example_event(), "traceparent": "t"})
+        )
+
+
+@pytest.mark.parametrize(
+    ("media_type", "ok"),
+    [
+        ("application/json", True),
+        (" application/json ; charset=UTF-8", True),
+        ("APPLICATION/JSON;charset=utf8", True),
+        ("application/json; charset=iso-8859-1", False),
+        ("application/json\n", False),
+        ("application/cloudevents+json", False),
+        ("", False),
+    ],
+)
+def test_json_media_types(media_type, ok):
+    assert (json_media_type_problem(media_type) is None) is ok
 
 
 def test_objectives_changed_converts_to_the_engines_objective_set():

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from activities.store.tables import EmployeeRow, RoleRequirementRow
 from schemas.events import (
+    EMPLOYEE_UPDATED,
     EVENT_TYPES,
     REVIEW_COMPLETED,
     InboundEvent,
@@ -62,6 +63,32 @@ def review_event(
         **data,
     }
     return cloudevent(REVIEW_COMPLETED, event_id, review, source=source, time=time)
+
+
+def employee_event(
+    employee_id: str,
+    event_id: str,
+    change: str = "joined",
+    *,
+    source: str = "tests",
+    time: str | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """`employee.updated.v1` as a CloudEvent; a "joined" brings a role, a name and an email.
+
+    `data` replaces or adds fields of the change (``manager_id``, ``name``, ``role_id``, ...);
+    a value of None leaves the field out.
+    """
+    update: dict[str, Any] = {"employee_id": employee_id, "change": change}
+    if change == "joined":
+        update |= {
+            "role_id": "onet:15-1252.00",
+            "name": f"Name of {employee_id}",
+            "email": f"{employee_id.lower()}@example.com",
+        }
+    update |= data
+    update = {k: v for k, v in update.items() if v is not None}
+    return cloudevent(EMPLOYEE_UPDATED, event_id, update, source=source, time=time)
 
 
 def role_review(
