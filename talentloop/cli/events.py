@@ -10,19 +10,47 @@ import typer
 
 from talentloop.cli.app import app, load_settings
 from talentloop.errors import UsageProblem
-from talentloop.service.publishing import load_events, publish_events
+from talentloop.service.publishing import check_events, load_events, publish_events
 
 
 @app.command()
 def publish(
     files: Annotated[list[Path], typer.Argument(help="JSON / JSON-lines files of CloudEvents.")],
     topic: Annotated[str | None, typer.Option(help="Topic; default by event type.")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Send events the bridge will refuse too (it dead-letters them)."
+        ),
+    ] = False,
 ) -> None:
-    """Publish CloudEvents to Kafka, each on its type's topic, keyed by employee id."""
+    """Publish CloudEvents to Kafka, each on its type's topic, keyed by employee id.
+
+    Every event is first checked as the bridge checks it; the invalid ones are listed, one line
+    each (file, position, id, reason), and nothing is sent (exit code 2) unless --force.
+    """
     settings = load_settings()
-    counts = publish_events(settings, load_events(files), topic)
+    events = load_events(files)
+    refused = check_events(settings, events, topic)
+    for refusal in refused:
+        typer.echo(f"invalid: {refusal}", err=True)
+    unsendable = sum(not r.sendable for r in refused)
+    if unsendable:
+        raise UsageProblem(f"{unsendable} event(s) have no topic; nothing sent (pass --topic)")
+    if refused and not force:
+        raise UsageProblem(
+            f"{len(refused)} of {len(events)} event(s) invalid; nothing sent "
+            "(--force sends them anyway, to the bridge's DLQ)"
+        )
+    counts = publish_events(settings, [e.doc for e in events], topic)
     for name, n in sorted(counts.items()):
         typer.echo(f"published {n} event(s) to {name}")
+    if refused:
+        typer.echo(
+            f"talentloop: {len(refused)} of them invalid, sent anyway (--force): "
+            "the bridge dead-letters them",
+            err=True,
+        )
 
 
 @app.command("sample-reviews")

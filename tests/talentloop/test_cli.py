@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from support.cli import talentloop, talentloop_process
+from support.events import review_event
 
 
 @pytest.mark.parametrize(
@@ -32,7 +34,7 @@ def test_publish_refuses_bad_files_in_one_line(
 def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
     """A real process: what kafka-python logs or prints on the way out lands in its stderr."""
     path = tmp_path / "one.json"
-    path.write_text('{"type": "review.completed.v1", "id": "1", "data": {"employee_id": "E1"}}')
+    path.write_text(json.dumps(review_event("E00001", "1")))  # valid: publish gets to sending
     env = {
         **os.environ,
         "TALENTLOOP_KAFKA_BOOTSTRAP": "127.0.0.1:1",
