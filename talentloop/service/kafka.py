@@ -9,6 +9,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas.events import EVENT_TYPES
+from talentloop.service import kafka_records  # noqa: F401  (patches record parsing: issue 13)
 from talentloop.service.config import Settings
 
 
@@ -36,8 +37,14 @@ def make_consumer(settings: Settings, group_id: str | None = None) -> KafkaConsu
     )
 
 
-def make_producer(settings: Settings) -> KafkaProducer:
-    """An idempotent producer: acks from all replicas, no duplicates on retry."""
+def make_producer(settings: Settings, *, max_request_size: int = 1_048_576) -> KafkaProducer:
+    """An idempotent producer: acks from all replicas, no duplicates on retry.
+
+    Args:
+        settings: The brokers.
+        max_request_size: The largest record it sends (kafka-python's default, 1 MiB; the
+            bridge's DLQ producer takes a little more: a 1 MiB value and its headers).
+    """
     return KafkaProducer(
         bootstrap_servers=settings.kafka_servers,
         client_id="talentloop",
@@ -45,6 +52,7 @@ def make_producer(settings: Settings) -> KafkaProducer:
         acks="all",
         linger_ms=5,
         bootstrap_timeout_ms=settings.kafka_connect_timeout_ms,
+        max_request_size=max_request_size,
     )
 
 

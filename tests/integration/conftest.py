@@ -36,7 +36,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def sessions(settings: Settings) -> sessionmaker[Session]:
     factory = session_factory(open_engine(settings.db_url))
-    seed(factory, settings.onet_dir, employees=30)
+    seed(factory, settings.onet_dir, employees=40)
     return factory
 
 

@@ -71,8 +71,10 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
     ]
     producer = make_producer(own)
     try:
-        for _reason, value in poisons:
-            producer.send(own.topic_reviews, key=b"E00020", value=value).get(30)
+        for reason, value in poisons:
+            # Keyed by the employee the event names (an event under another's key is refused).
+            key = b"E99999" if reason == "unknown-employee" else b"E00020"
+            producer.send(own.topic_reviews, key=key, value=value).get(30)
         # A valid event in binary mode, after the poison on the same key: still delivered.
         good = review_event("E00020", "p-good")
         headers = [(f"ce_{k}", str(v).encode()) for k, v in good.items() if k != "data"]

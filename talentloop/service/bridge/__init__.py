@@ -9,7 +9,10 @@
 - Offsets are committed per partition only up to the contiguous prefix of records that Temporal
   accepted or that went to the DLQ (`offsets`, `partitions`).
 - Bad input goes to the DLQ topic with the original bytes and the reason; the bridge goes on
-  (`records` decodes, `deadletters` publishes).
+  (`records` decodes, `deadletters` publishes). No exception ends a key's chain: anything
+  unforeseen dead-letters the record as ``internal-error``. A dead letter too large for the
+  producer is cut down (``dlq.truncated``, the original's size and sha256), and only
+  retriable broker errors are retried; a permanent Temporal refusal is ``temporal-refused``.
 - Temporal unavailable: deliveries back off and retry (`delivery`); once `max_in_flight` records
   wait, the partitions are paused while polling continues (the group membership holds), and
   resumed when the backlog drains. Nothing Temporal did not accept is committed.

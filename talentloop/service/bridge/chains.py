@@ -4,11 +4,17 @@ Records of one key (one employee) are handled strictly in order; records of diff
 concurrently. A chain is keyed by the partition's offset tracker too, so that after a revoke
 and a re-assignment the partition's records start new chains instead of joining a cancelled
 one. Runs on the asyncio loop; `cancel` is the one call made from the consumer thread.
+
+The handler does not raise (the bridge dead-letters what it cannot deliver); should it raise
+all the same, the error is logged and the chain goes on with the key's next record: a key's
+records are never dropped behind one that failed. (That record is not marked handled, so the
+partition's commits stay before it: it is read again after a rebalance or a restart.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -16,6 +22,8 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from talentloop.service.bridge.offsets import OffsetTracker
+
+log = logging.getLogger("talentloop.service.bridge")
 
 Handler = Callable[[TopicPartition, OffsetTracker, ConsumerRecord], Awaitable[None]]
 """Handles one record of a partition (its tracker is the one it was dispatched under)."""
@@ -67,7 +75,18 @@ class KeyChains:
         """Handle one key's records in order until none is queued."""
         try:
             while queue:
-                await self._handle(tp, tracker, queue[0])
+                record = queue[0]
+                try:
+                    await self._handle(tp, tracker, record)
+                except Exception as err:
+                    # Only the type: the message may quote the record (personal data).
+                    log.error(
+                        "the handler of %s/%d@%d raised %s; going on with the key's next record",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        type(err).__name__,
+                    )
                 queue.popleft()
         finally:
             if self._chains.get(chain) is queue:

@@ -21,14 +21,14 @@ from temporalio.client import Client
 
 from schemas.events import InboundEvent
 from talentloop.service.bridge.chains import KeyChains
-from talentloop.service.bridge.deadletters import DeadLetters
+from talentloop.service.bridge.deadletters import PRODUCER_MAX_REQUEST, DeadLetters
 from talentloop.service.bridge.delivery import Delivery
 from talentloop.service.bridge.directory import KnownEmployee, check_employee
 from talentloop.service.bridge.offsets import OffsetTracker
 from talentloop.service.bridge.partitions import Partitions, RebalanceListener
 from talentloop.service.bridge.records import decode_record
 from talentloop.service.bridge.stats import BridgeStats
-from talentloop.service.cloudevents import InvalidEvent
+from talentloop.service.cloudevents import InvalidEvent, inbound_topics
 from talentloop.service.config import Settings
 from talentloop.service.kafka import make_consumer, make_producer
 
@@ -88,6 +88,7 @@ class Bridge:
         self.partitions = Partitions()
         self._chains = KeyChains(self._handle)
         self._delivery = Delivery(settings, client, self.stats, max_calls)
+        self._topics = inbound_topics(settings)
         self.assigned = asyncio.Event()
 
     @property
@@ -104,7 +105,9 @@ class Bridge:
         settings = self._settings
         self._loop = asyncio.get_running_loop()
         consumer = await self._on_consumer_thread(make_consumer, settings, self._group_id)
-        self._producer = await asyncio.to_thread(make_producer, settings)
+        self._producer = await asyncio.to_thread(
+            make_producer, settings, max_request_size=PRODUCER_MAX_REQUEST
+        )
         self._dead_letters = DeadLetters(self._producer, settings.topic_dlq, self.stats)
         self._consumer = consumer
         loop = self._loop
@@ -112,7 +115,7 @@ class Bridge:
         def signal_assigned() -> None:
             loop.call_soon_threadsafe(self.assigned.set)
 
-        listener = RebalanceListener(self._revoke, self._rewind, signal_assigned)
+        listener = RebalanceListener(self._revoke, self._on_assigned, signal_assigned)
         await self._on_consumer_thread(
             consumer.subscribe, settings.inbound_topics, listener=listener
         )
@@ -183,18 +186,41 @@ class Bridge:
     async def _handle(
         self, tp: TopicPartition, tracker: OffsetTracker, record: ConsumerRecord
     ) -> None:
-        """Decode, check, deliver or dead-letter one record; then mark it handled."""
+        """Decode, check, deliver or dead-letter one record; then mark it handled.
+
+        Raises nothing but cancellation: an exception nobody foresaw dead-letters the record as
+        "internal-error" with the exception's type (never its message, which may quote personal
+        data), and the key's chain goes on.
+        """
         try:
-            event = decode_record(record, self._settings.max_event_bytes)
-            if isinstance(event, InboundEvent):
-                await check_employee(event, self._known_employee, self.stats)
-        except InvalidEvent as err:
-            assert self._dead_letters is not None
-            await self._dead_letters.send(record, err)
-        else:
-            await self._delivery.deliver(event)
+            await self._deliver_or_dead_letter(record)
+        except Exception as err:
+            self.stats.internal_errors += 1
+            log.error(
+                "handling %s/%d@%d failed: %s (%d internal errors so far)",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(err).__name__,
+                self.stats.internal_errors,
+            )
+            await self._dead_letter(record, InvalidEvent("internal-error", type(err).__name__))
         if self.partitions.holds(tp, tracker):
             tracker.finished(record.offset)
+
+    async def _deliver_or_dead_letter(self, record: ConsumerRecord) -> None:
+        """The record's event to Temporal, or the record to the DLQ with the reason."""
+        try:
+            event = decode_record(record, self._settings.max_event_bytes, self._topics)
+            if isinstance(event, InboundEvent):
+                await check_employee(event, self._known_employee, self.stats)
+            await self._delivery.deliver(event)
+        except InvalidEvent as err:
+            await self._dead_letter(record, err)
+
+    async def _dead_letter(self, record: ConsumerRecord, err: InvalidEvent) -> None:
+        assert self._dead_letters is not None
+        await self._dead_letters.send(record, err)
 
     async def _commit(self) -> None:
         consumer = self._consumer
@@ -218,7 +244,7 @@ class Bridge:
 
         Records still in flight for those partitions are cancelled. Another owner reads them
         again from the committed offset; this member, if it gets a partition back, from the
-        first unhandled record (`_rewind`). The workflows drop what they saw.
+        first unhandled record (`_on_assigned`). The workflows drop what they saw.
         """
         self.stats.rebalances += 1
         offsets = self.partitions.revoke(revoked)
@@ -227,9 +253,20 @@ class Bridge:
         if self._loop is not None:
             self._chains.cancel(revoked, self._loop)
 
-    def _rewind(self, assigned: list[TopicPartition]) -> None:
-        """On the consumer thread: seek kept partitions back to their first unhandled record."""
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        """On the consumer thread: rewind kept partitions; pause assigned ones while paused.
+
+        A kept partition resumes at its first unhandled record. A partition new to this member
+        arrives unpaused: without the pause, it would be fetched from until the backlog drains,
+        past `max_in_flight`. (That takes incremental rebalancing, where kept partitions keep
+        their backlog; an eager rebalance revokes everything first, and the backlog with it.)
+        """
         resume = self.partitions.rewind(assigned)
-        if self._consumer is not None:
-            for tp, offset in resume.items():
-                self._consumer.seek(tp, offset)
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp, offset in resume.items():
+            consumer.seek(tp, offset)
+        if self._paused and assigned:
+            consumer.pause(*assigned)
+            log.info("paused %d assigned partitions: the backlog is full", len(assigned))

@@ -110,5 +110,5 @@ class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             self._on_assigned(assigned)
         except Exception:
-            log.exception("rewinding re-assigned partitions failed")
+            log.exception("handling assigned partitions (rewind, pause) failed")
         self._after_assigned()

@@ -8,7 +8,24 @@ from dataclasses import dataclass
 
 @dataclass
 class BridgeStats:
-    """Counters of what the bridge did since it started."""
+    """Counters of what the bridge did since it started.
+
+    Attributes:
+        consumed: Records polled.
+        signalled: Events Temporal accepted.
+        dead_lettered: Records written to the DLQ (whole or cut down).
+        temporal_retries: Temporal calls that failed transiently and were retried.
+        directory_retries: Directory checks that failed and were retried.
+        commits: Offset commits.
+        pauses: Times consumption was paused for the backlog.
+        rebalances: Partition revocations.
+        internal_errors: Records dead-lettered as ``internal-error`` (an unforeseen exception).
+        temporal_refused: Events Temporal refused for good (``temporal-refused``).
+        conflicting_duplicates: Objective-set versions re-sent with other content.
+        dead_letters_truncated: Dead letters written cut down (``dlq.truncated``).
+        dead_letter_refusals: Dead-letter forms refused for good (each falls back to a smaller).
+        dead_letter_retries: DLQ publishes that failed and were retried.
+    """
 
     consumed: int = 0
     signalled: int = 0
@@ -18,6 +35,12 @@ class BridgeStats:
     commits: int = 0
     pauses: int = 0
     rebalances: int = 0
+    internal_errors: int = 0
+    temporal_refused: int = 0
+    conflicting_duplicates: int = 0
+    dead_letters_truncated: int = 0
+    dead_letter_refusals: int = 0
+    dead_letter_retries: int = 0
 
 
 class Backoff:

@@ -1,0 +1,124 @@
+"""Issue 13: a record whose header key is not UTF-8 goes to the DLQ as `corrupt-record`, and
+the records behind it on its partition, of its key and of another, are still delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy.orm import Session, sessionmaker
+from support.delivery import state_of, wait_handled
+from support.events import review_event
+from support.polling import eventually
+from temporalio.client import Client
+
+from activities.directory import DirectoryActivities
+from talentloop.dev.teststack import lane
+from talentloop.service.bridge import Bridge, directory_check
+from talentloop.service.config import Settings
+from talentloop.service.dlq import read_dead_letters
+from talentloop.service.kafka import make_producer
+
+pytestmark = pytest.mark.integration
+
+BAD_KEY = b"ce_\xff\xfeid"
+MARKER = "x-invalid-utf8-key-" + BAD_KEY.hex()
+
+
+class RawHeaderKey(str):
+    """A header key kafka-python's producer writes as these bytes, UTF-8 or not.
+
+    The producer only checks that a key is a ``str``; its record builder then writes
+    ``key.encode("utf-8")``, which here returns the raw bytes.
+    """
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawHeaderKey:
+        key = super().__new__(cls, "raw")
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
+
+
+@pytest.fixture(scope="module")
+async def corrupt_lane(
+    settings: Settings, client: Client, sessions: sessionmaker[Session], worker: None
+) -> AsyncIterator[tuple[Settings, Bridge]]:
+    own = lane(settings, "corrupt")
+    stop = asyncio.Event()
+    bridge = Bridge(
+        own, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
+    )
+    task = asyncio.create_task(bridge.run(stop))
+    await asyncio.wait_for(bridge.assigned.wait(), 60)
+    yield own, bridge
+    stop.set()
+    # Unpatched, the consumer thread never comes back from `poll` and this times out.
+    await asyncio.wait_for(task, 30)
+
+
+def committed(own: Settings, partition: int) -> int | None:
+    consumer = KafkaConsumer(
+        bootstrap_servers=own.kafka_servers, group_id=own.consumer_group, enable_auto_commit=False
+    )
+    try:
+        return consumer.committed(TopicPartition(own.topic_reviews, partition))
+    finally:
+        consumer.close()
+
+
+async def test_a_header_key_that_is_not_utf8_is_dead_lettered_and_the_partition_flows(
+    corrupt_lane: tuple[Settings, Bridge], client: Client
+) -> None:
+    own, bridge = corrupt_lane
+    before = bridge.stats.dead_lettered
+    # The corrupt record's value is a valid review: it is refused for its header alone.
+    corrupt = json.dumps(review_event("E00027", "cr-corrupt")).encode()
+    same_key = json.dumps(review_event("E00027", "cr-same-key")).encode()
+    other_key = json.dumps(review_event("E00028", "cr-other-key")).encode()
+    producer = make_producer(own)
+    try:
+        sent = [
+            producer.send(
+                own.topic_reviews,
+                key=b"E00027",
+                value=corrupt,
+                headers=[("origin", b"tests"), (RawHeaderKey(BAD_KEY), b"cr-corrupt")],
+                partition=0,
+            ).get(30),
+            producer.send(own.topic_reviews, key=b"E00027", value=same_key, partition=0).get(30),
+            producer.send(own.topic_reviews, key=b"E00028", value=other_key, partition=0).get(30),
+        ]
+    finally:
+        producer.close()
+    first = sent[0].offset
+    assert [m.offset for m in sent] == [first, first + 1, first + 2]
+
+    await wait_handled(client, "E00027", "cr-same-key")
+    await wait_handled(client, "E00028", "cr-other-key")
+    history = [h.event_id for h in (await state_of(client, "E00027")).history]
+    assert "cr-corrupt" not in history
+    assert bridge.stats.dead_lettered - before == 1
+
+    letters = await asyncio.to_thread(read_dead_letters, own)
+    (letter,) = [d for d in letters if d.source_offset == first]
+    assert letter.reason == "corrupt-record"
+    assert letter.detail == f"header key not UTF-8 (hex): {BAD_KEY.hex()}"
+    assert (letter.source_topic, letter.source_partition) == (own.topic_reviews, 0)
+    assert letter.key == b"E00027" and letter.value == corrupt
+    assert letter.headers == [("origin", b"tests"), (MARKER, b"cr-corrupt")]
+
+    # Every offset is committed past the corrupt record: a restart does not meet it again.
+    await eventually(
+        lambda: asyncio.to_thread(committed, own, 0),
+        30,
+        interval=1.0,
+        until=lambda offset: offset is not None and offset >= first + 3,
+        message=lambda offset: f"committed {offset}",
+    )
