@@ -48,17 +48,25 @@ def open_engine(url: str) -> Engine:
             ``postgresql://user@host/db`` (psycopg 3).
 
     Returns:
-        The engine, with SQLite tuned for concurrent readers and one writer at a time.
+        The engine, with SQLite tuned for concurrent readers and one writer at a time. Its
+        errors never quote a statement's parameters (names, emails, ratings are personal data).
     """
     url = normalize_url(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"timeout": 30}, pool_size=16, max_overflow=32, pool_timeout=60
+            url,
+            connect_args={"timeout": 30},
+            pool_size=16,
+            max_overflow=32,
+            pool_timeout=60,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
     upgrade_to_head(engine)
     return engine
 

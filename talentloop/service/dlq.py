@@ -26,6 +26,8 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+    timestamp_ms: int | None = None
+    """The original record's timestamp (the dead letter keeps it; a replay sends it again)."""
 
     @property
     def source(self) -> str:
@@ -39,6 +41,7 @@ def _parse(
     key: bytes | None,
     value: bytes | None,
     headers: list[tuple[str, bytes]],
+    timestamp_ms: int | None = None,
 ) -> DeadLetter:
     h = {k: v.decode("utf-8", errors="replace") for k, v in headers if k.startswith("dlq.")}
     return DeadLetter(
@@ -52,6 +55,7 @@ def _parse(
         key=key,
         value=value,
         headers=[(k, v) for k, v in headers if not k.startswith("dlq.")],
+        timestamp_ms=timestamp_ms if timestamp_ms is not None and timestamp_ms >= 0 else None,
     )
 
 
@@ -72,7 +76,9 @@ def read_dead_letters(settings: Settings, idle_ms: int = 1500) -> list[DeadLette
             batch = consumer.poll(timeout_ms=300)
             for records in batch.values():
                 for r in records:
-                    out.append(_parse(r.partition, r.offset, r.key, r.value, r.headers or []))
+                    out.append(
+                        _parse(r.partition, r.offset, r.key, r.value, r.headers or [], r.timestamp)
+                    )
                 quiet_since = time.monotonic()
         return sorted(out, key=lambda d: (d.time, d.id))
     finally:
@@ -83,7 +89,8 @@ def replay(settings: Settings, letters: Iterable[DeadLetter]) -> int:
     """Publish each record again to its source topic, original key, value and headers.
 
     The replayed record carries `dlq.replayed-from` so that its path can be followed; its
-    CloudEvent id is unchanged, so replaying one that already went through has no effect.
+    CloudEvent id is unchanged, so replaying one that already went through has no effect. It
+    keeps the original record's timestamp, so the contract's date window decides as it did.
     """
     producer = make_producer(settings)
     try:
@@ -93,6 +100,7 @@ def replay(settings: Settings, letters: Iterable[DeadLetter]) -> int:
                 key=d.key,
                 value=d.value,
                 headers=[*d.headers, ("dlq.replayed-from", d.id.encode())],
+                timestamp_ms=d.timestamp_ms,
             )
             for d in letters
         ]

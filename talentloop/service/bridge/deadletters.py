@@ -221,8 +221,11 @@ class DeadLetters:
         except Exception as ferr:  # a record kafka-python should never hand out
             log.error("dead letter of %s cannot be built (%s)", where, type(ferr).__name__)
             forms = [bare_letter(record, err, now)]
+        # The dead letter keeps the record's timestamp: the contract's date window is judged
+        # against it, so a replay later decides as the first delivery did.
+        stamp = record.timestamp if record.timestamp is not None and record.timestamp >= 0 else None
         for n, letter in enumerate(forms):
-            if await self._publish(letter, where, last=n == len(forms) - 1):
+            if await self._publish(letter, where, last=n == len(forms) - 1, timestamp_ms=stamp):
                 self._stats.dead_lettered += 1
                 if letter.truncated:
                     self._stats.dead_letters_truncated += 1
@@ -234,7 +237,9 @@ class DeadLetters:
                     )
                 return
 
-    async def _publish(self, letter: Letter, where: str, *, last: bool) -> bool:
+    async def _publish(
+        self, letter: Letter, where: str, *, last: bool, timestamp_ms: int | None = None
+    ) -> bool:
         """Publish one form; False when it is refused for good.
 
         Retriable errors are retried with back-off. The last form is retried whatever the
@@ -243,7 +248,7 @@ class DeadLetters:
         backoff = Backoff()
         while True:
             try:
-                await asyncio.to_thread(self._send, letter)
+                await asyncio.to_thread(self._send, letter, timestamp_ms)
                 return True
             except Exception as perr:
                 if not (last or should_retry(perr)):
@@ -267,9 +272,13 @@ class DeadLetters:
                 )
                 await backoff.wait()
 
-    def _send(self, letter: Letter) -> None:
+    def _send(self, letter: Letter, timestamp_ms: int | None = None) -> None:
         """On a worker thread: send and wait for the broker (``send`` may block on metadata)."""
         future = self._producer.send(
-            self._topic, key=letter.key, value=letter.value, headers=letter.headers
+            self._topic,
+            key=letter.key,
+            value=letter.value,
+            headers=letter.headers,
+            timestamp_ms=timestamp_ms,
         )
         future.get(30)
