@@ -212,6 +212,8 @@ class LearningPolicy(_Model):
     approval_default: Literal["approve", "reject"] = "approve"
     reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
     escalate_overdue: bool = True
+    hr_approver_id: str | None = None
+    """Who approves for an employee whose manager the directory does not know yet."""
 
 
 class ApprovalDecision(_Model):

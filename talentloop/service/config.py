@@ -133,6 +133,11 @@ class PlanPolicySettings(BaseModel):
     approval_default: Literal["approve", "reject"] = "approve"
     reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
     escalate_overdue: bool = True
+    hr_approver_id: str | None = Field(
+        None,
+        description="Employee id of the HR approver for employees whose manager is not known "
+        "yet (a bulk onboarding's manager may join later).",
+    )
 
     def learning_policy(self) -> LearningPolicy:
         """The plan policy handed to each employee workflow."""
@@ -144,6 +149,7 @@ class PlanPolicySettings(BaseModel):
             approval_default=self.approval_default,
             reminder_days=list(self.reminder_days),
             escalate_overdue=self.escalate_overdue,
+            hr_approver_id=self.hr_approver_id,
         )
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from schemas.learning import (
     ApprovalDecision,
+    Employee,
     LearningPlan,
     LearningPolicy,
     PlanItemState,
@@ -14,7 +15,12 @@ from schemas.learning import (
 )
 from schemas.skills import Gap, Plan, PlanItem
 from workflows.employee import mail_keys
-from workflows.employee.approvals import approval_facts, needs_approval, refuse_decision
+from workflows.employee.approvals import (
+    approval_facts,
+    approver_for,
+    needs_approval,
+    refuse_decision,
+)
 from workflows.employee.plan_state import plan_state
 from workflows.employee.reconcile import reconcile
 
@@ -115,3 +121,14 @@ def test_mail_keys_are_the_ones_recorded_in_the_outboxes_of_released_versions() 
     assert mail_keys.reminder("E1", "c", 7) == "E1:reminder:c:7"
     assert mail_keys.overdue("E1", "c") == "E1:overdue:c"
     assert mail_keys.overdue_escalation("E1", "c") == "E1:overdue-escalation:c"
+
+
+def test_hr_approves_while_the_manager_is_unknown() -> None:
+    base = dict(id="E1", name="E", email="e@example.com", role_id="r", role_title="R")
+    known = Employee(**base, manager_id="M1", manager_name="Manager")
+    unknown = Employee(**base, manager_id="M9")
+    with_hr = LearningPolicy(hr_approver_id="HR1")
+    assert approver_for(known, with_hr) == ("M1", None)
+    approver, why = approver_for(unknown, with_hr)
+    assert approver == "HR1" and why is not None and "M9" in why
+    assert approver_for(unknown, LearningPolicy()) == ("M9", None)  # no HR named: as before

@@ -91,6 +91,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         role = s.scalars(select(EmployeeRow.role_id)).first()
         people = [("T-CEO", None), ("T-MGR", "T-CEO")]
         people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 10)]
+        people += [("T-EMP10", "T-GHOST")]  # a manager the directory does not know yet
         for pid, manager in people:
             s.add(
                 EmployeeRow(
@@ -575,3 +576,23 @@ async def test_changed_settings_reach_a_running_workflow(
     assert state.history[-1].policy_version == now.version
     assert any(e.kind == "policy" and now.version in e.text for e in state.timeline)
     await keep_history(handle, "policy_from_settings")
+
+
+async def test_without_a_known_manager_hr_approves(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP10"
+    policy = ALL_NEED_APPROVAL.model_copy(update={"hr_approver_id": "T-CEO"})
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-10", skills=1), policy
+    )
+    state = await state_until(
+        handle, lambda s: any(i.status == "awaiting_approval" for i in s.items)
+    )
+    pending = [i for i in state.items if i.status == "awaiting_approval"]
+    assert pending and all(i.approver_id == "T-CEO" for i in pending)
+    assert any(e.kind == "approver" and "T-GHOST" in e.text for e in state.timeline)
+    for item in pending:
+        sent = mails(settings, f"{emp}:approval:{item.course_id}:T-CEO")
+        assert len(sent) == 1 and sent[0]["To"] == "t-ceo@example.com"
+    await keep_history(handle, "approval_to_hr")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from schemas.learning import ApprovalDecision, LearningPolicy, PlanItemState
+from schemas.learning import ApprovalDecision, Employee, LearningPolicy, PlanItemState
 
 
 def needs_approval(item: PlanItemState, policy: LearningPolicy) -> bool:
@@ -13,6 +13,22 @@ def needs_approval(item: PlanItemState, policy: LearningPolicy) -> bool:
     return (policy.approval_hours_over is not None and item.hours > policy.approval_hours_over) or (
         policy.approval_cost_over is not None and item.cost > policy.approval_cost_over
     )
+
+
+def approver_for(employee: Employee, policy: LearningPolicy) -> tuple[str, str | None]:
+    """Who approves the employee's items, and why it is not their manager when it is not.
+
+    The manager, unless the directory does not know the manager yet (a bulk onboarding's
+    manager may join later) and the policy names an HR approver: then HR decides.
+    """
+    manager = employee.manager_id
+    assert manager is not None
+    if employee.manager_name is None and policy.hr_approver_id:
+        return policy.hr_approver_id, (
+            f"manager {manager} is not in the directory yet: the approval goes to HR "
+            f"({policy.hr_approver_id})"
+        )
+    return manager, None
 
 
 def refuse_decision(

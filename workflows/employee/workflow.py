@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.employee import mail_keys
     from workflows.employee.approvals import (
         approval_facts,
+        approver_for,
         refuse_decision,
         threshold_reason,
     )
@@ -100,6 +101,8 @@ LATE_DECISIONS = "late-decisions-applied"
 """Patch: decisions queued while the run loop ended are applied or refused, never stranded."""
 DECISION_REFUSALS = "decision-refusals"
 """Patch: a decision the plan could no longer apply fails its update with the reason."""
+APPROVALS_TO_HR = "approvals-to-hr"
+"""Patch: an employee whose manager the directory does not know yet has HR approve."""
 POLICY_FROM_SETTINGS = "policy-from-settings"
 """Patch: the policy and LMS call mode are read from the settings at each step (an activity),
 not frozen into the workflow input."""
@@ -479,17 +482,22 @@ class EmployeeLearningWorkflow:
 
     async def _request_approval(self, employee: Employee, item: PlanItemState) -> PlanItemState:
         assert employee.manager_id is not None
+        approver, why_not_manager = employee.manager_id, None
+        if workflow.patched(APPROVALS_TO_HR):
+            approver, why_not_manager = approver_for(employee, self._inp.policy)
+        if why_not_manager:
+            self._note("approver", why_not_manager, course_id=item.course_id)
         item = self._move(
             item.course_id,
             "awaiting_approval",
             threshold_reason(item),
-            approver_id=employee.manager_id,
+            approver_id=approver,
             approval_requested_at=workflow.now(),
         )
         await self._notify(
-            mail_keys.approval_request(employee.id, item.course_id, employee.manager_id),
+            mail_keys.approval_request(employee.id, item.course_id, approver),
             "approval_request",
-            await self._recipient_of(employee.manager_id),
+            await self._recipient_of(approver),
             employee,
             [_course_line(item)],
             facts=self._approval_facts(item),
