@@ -111,6 +111,15 @@ def inbound_topics(settings: Settings) -> dict[str, str]:
     return {t: s.topic(settings) for t, s in EVENT_TYPES.items() if s.direction == "inbound"}
 
 
+def window_of(settings: Settings) -> DateWindow:
+    """The date window the settings configure (``TALENTLOOP_EVENT_*_DAYS``)."""
+    return DateWindow(
+        past=timedelta(days=settings.event_past_days),
+        future=timedelta(days=settings.event_future_days),
+        planned=timedelta(days=settings.event_planned_days),
+    )
+
+
 def record_time_of(timestamp_ms: int | None) -> datetime | None:
     """A Kafka record's timestamp (milliseconds since the epoch) as `decode`'s ``record_time``.
 

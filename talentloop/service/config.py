@@ -72,6 +72,15 @@ class KafkaSettings(BaseModel):
     topic_partitions: int = Field(4, ge=1, description="Partitions of each topic `setup` makes.")
     consumer_group: str = "talentloop-bridge"
     max_event_bytes: int = Field(256 * 1024, description="Larger events go to the DLQ.")
+    event_past_days: float = Field(
+        1827, gt=0, description="An event's dates may lie this long before its record's time."
+    )
+    event_future_days: float = Field(
+        1, ge=0, description="An event's date-times may lie this long after its record's time."
+    )
+    event_planned_days: float = Field(
+        3653, ge=0, description="A calendar date (a due date) may lie this long after it."
+    )
     directory_cache_seconds: float = Field(
         60.0, gt=0, description="The bridge trusts an employee id it found for this long."
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from talentloop.errors import UsageProblem
-from talentloop.service.cloudevents import InvalidEvent, decode
+from talentloop.service.cloudevents import InvalidEvent, decode, inbound_topics, window_of
 from talentloop.service.config import Settings
 
 
@@ -200,6 +200,8 @@ def check_events(
                 partition=-1,
                 offset=-1,
                 max_bytes=settings.max_event_bytes,
+                expected_topics=inbound_topics(settings),
+                window=window_of(settings),
             )
         except InvalidEvent as err:
             refused.append(Refusal(event, err.reason, err.detail))

@@ -225,3 +225,16 @@ def test_the_refusal_comes_before_any_connection_to_the_broker(tmp_path: Path) -
     assert result.exit_code == 2
     assert "Kafka" not in result.stderr and "Traceback" not in result.stderr
     assert "nothing sent" in result.stderr
+
+
+def test_the_date_window_is_a_setting(tmp_path: Path, sent: Sent) -> None:
+    """A review completed three years ago is within the default five years, not within one."""
+    old = (datetime.now(UTC) - timedelta(days=3 * 365)).isoformat()
+    path = jsonl(tmp_path / "old.jsonl", [review_event("E00001", "old-1", completed_at=old)])
+    narrow = publish(tmp_path, str(path), TALENTLOOP_EVENT_PAST_DAYS="365")
+    assert narrow.exit_code == 2, narrow.stderr
+    assert "schema-invalid" in narrow.stderr and "completed_at" in narrow.stderr
+    assert sent.records == []
+    default = publish(tmp_path, str(path))
+    assert default.exit_code == 0, default.stderr
+    assert len(sent.records) == 1

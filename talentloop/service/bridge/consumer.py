@@ -28,7 +28,7 @@ from talentloop.service.bridge.offsets import OffsetTracker
 from talentloop.service.bridge.partitions import Partitions, RebalanceListener
 from talentloop.service.bridge.records import decode_record
 from talentloop.service.bridge.stats import BridgeStats
-from talentloop.service.cloudevents import InvalidEvent, inbound_topics
+from talentloop.service.cloudevents import InvalidEvent, inbound_topics, window_of
 from talentloop.service.config import Settings
 from talentloop.service.kafka import make_consumer, make_producer
 
@@ -89,6 +89,7 @@ class Bridge:
         self._chains = KeyChains(self._handle)
         self._delivery = Delivery(settings, client, self.stats, max_calls)
         self._topics = inbound_topics(settings)
+        self._window = window_of(settings)
         self.assigned = asyncio.Event()
 
     @property
@@ -211,7 +212,9 @@ class Bridge:
     async def _deliver_or_dead_letter(self, record: ConsumerRecord) -> None:
         """The record's event to Temporal, or the record to the DLQ with the reason."""
         try:
-            event = decode_record(record, self._settings.max_event_bytes, self._topics)
+            event = decode_record(
+                record, self._settings.max_event_bytes, self._topics, self._window
+            )
             if isinstance(event, InboundEvent):
                 await check_employee(event, self._known_employee, self.stats)
             await self._delivery.deliver(event)

@@ -9,7 +9,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from schemas.events import InboundEvent
 from schemas.rollout import ObjectiveSetEvent
-from talentloop.service.cloudevents import InvalidEvent, decode, record_time_of
+from talentloop.service.cloudevents import DateWindow, InvalidEvent, decode, record_time_of
 from talentloop.service.kafka_records import invalid_header_keys
 
 log = logging.getLogger("talentloop.service.bridge")
@@ -19,6 +19,7 @@ def decode_record(
     record: ConsumerRecord,
     max_bytes: int,
     expected_topics: Mapping[str, str] | None = None,
+    window: DateWindow | None = None,
 ) -> InboundEvent | ObjectiveSetEvent:
     """The event a record carries.
 
@@ -27,6 +28,7 @@ def decode_record(
         max_bytes: Larger values are "oversized".
         expected_topics: The topic of each inbound event type (`inbound_topics`): an event
             on another type's topic is "wrong-topic". None checks nothing.
+        window: How far the event's dates may lie from the record's time (None: defaults).
 
     Raises:
         InvalidEvent: With the reason the record goes to the DLQ for, also for anything the
@@ -59,6 +61,7 @@ def decode_record(
             max_bytes=max_bytes,
             record_time=record_time_of(record.timestamp),
             expected_topics=expected_topics,
+            window=window or DateWindow(),
         )
     except InvalidEvent:
         raise
