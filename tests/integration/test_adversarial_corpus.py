@@ -13,10 +13,9 @@ a second stack in a run of both folders.)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,11 @@ from adversarial.corpus import (
     valid_review,
 )
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.producer.future import FutureRecordMetadata
-from kafka.producer.producer_batch import ProducerBatch
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support.cli import talentloop
 from support.delivery import handled_ids, wait_all_handled, wait_handled
+from support.kafka_wire import null_header_values
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
@@ -111,45 +109,6 @@ class _NullValued(tuple):  # type: ignore[type-arg]
     def __getitem__(self, index: Any) -> Any:
         value = tuple.__getitem__(self, index)
         return b"" if value is None and index == 1 else value
-
-
-def _try_append(
-    self: ProducerBatch,
-    timestamp_ms: int,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[Any],
-    now: float | None = None,
-) -> FutureRecordMetadata | None:
-    """kafka-python 3.0's ``ProducerBatch.try_append``, counting a null header value's size as
-    0 (upstream takes ``len(None)`` after the record is already in the batch)."""
-    metadata = self.records.append(timestamp_ms, key, value, headers)
-    if metadata is None:
-        return None
-    self.max_record_size = max(self.max_record_size, metadata.size)
-    self.last_append = time.monotonic() if now is None else now
-    future = FutureRecordMetadata(
-        self.produce_future,
-        metadata.offset,
-        metadata.timestamp,
-        metadata.crc,
-        len(key) if key is not None else -1,
-        len(value) if value is not None else -1,
-        sum(len(k.encode("utf-8")) + len(v or b"") for k, v in headers) if headers else -1,
-    )
-    self._record_futures.append(future)
-    return future
-
-
-@contextlib.contextmanager
-def null_header_values() -> Iterator[None]:
-    """kafka-python's producer able to send header values that are None, meanwhile."""
-    upstream = ProducerBatch.try_append
-    ProducerBatch.try_append = _try_append  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ProducerBatch.try_append = upstream  # type: ignore[method-assign]
 
 
 def _wire_headers(item: Item) -> list[Any]:

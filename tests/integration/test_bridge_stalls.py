@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.producer.future import FutureRecordMetadata
-from kafka.producer.producer_batch import ProducerBatch
 from sqlalchemy.orm import Session, sessionmaker
 from support.delivery import (
     assert_exactly_once_in_order,
@@ -33,6 +31,7 @@ from support.delivery import (
 )
 from support.delivery import wait_handled as _wait_handled
 from support.events import cloudevent, example_data, review_event
+from support.kafka_wire import null_header_values
 from support.polling import eventually, wait_until
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -123,44 +122,12 @@ def send(
         future = producer.send(topic, key=key, value=value, headers=headers, partition=partition)
         return int(future.get(30).offset)
     producer.partitions_for(topic)  # the partition's leader, for the sender
-    upstream = ProducerBatch.try_append
-    ProducerBatch.try_append = _try_append  # type: ignore[method-assign]
-    try:
+    with null_header_values():
         future, *_ = producer._accumulator.append(
             TopicPartition(topic, partition), int(time.time() * 1000), key, value, headers
         )
-    finally:
-        ProducerBatch.try_append = upstream  # type: ignore[method-assign]
     producer._sender.wakeup()
     return int(future.get(30).offset)
-
-
-def _try_append(
-    self: ProducerBatch,
-    timestamp_ms: int,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[tuple[str, bytes | None]],
-    now: float | None = None,
-) -> FutureRecordMetadata | None:
-    """kafka-python 3.0's ``ProducerBatch.try_append``, but for a null header value's size
-    (upstream takes ``len(None)`` once the record is in the batch)."""
-    metadata = self.records.append(timestamp_ms, key, value, headers)
-    if metadata is None:
-        return None
-    self.max_record_size = max(self.max_record_size, metadata.size)
-    self.last_append = time.monotonic() if now is None else now
-    future = FutureRecordMetadata(
-        self.produce_future,
-        metadata.offset,
-        metadata.timestamp,
-        metadata.crc,
-        -1 if key is None else len(key),
-        -1 if value is None else len(value),
-        sum(len(k.encode()) + len(v or b"") for k, v in headers) if headers else -1,
-    )
-    self._record_futures.append(future)
-    return future
 
 
 def json_bytes(event: dict[str, Any]) -> bytes:

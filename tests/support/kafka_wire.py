@@ -1,0 +1,51 @@
+"""Sending what the Kafka protocol allows but kafka-python's producer refuses: header values
+that are null (a Java producer sends them), for tests of what the bridge does with them."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from kafka.producer.future import FutureRecordMetadata
+from kafka.producer.producer_batch import ProducerBatch
+
+
+def _try_append(
+    self: ProducerBatch,
+    timestamp_ms: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[Any],
+    now: float | None = None,
+) -> FutureRecordMetadata | None:
+    """kafka-python 3.0's ``ProducerBatch.try_append``, counting a null header value's size as
+    0 (upstream takes ``len(None)`` once the record is already in the batch)."""
+    metadata = self.records.append(timestamp_ms, key, value, headers)
+    if metadata is None:
+        return None
+    self.max_record_size = max(self.max_record_size, metadata.size)
+    self.last_append = time.monotonic() if now is None else now
+    future = FutureRecordMetadata(
+        self.produce_future,
+        metadata.offset,
+        metadata.timestamp,
+        metadata.crc,
+        -1 if key is None else len(key),
+        -1 if value is None else len(value),
+        sum(len(k.encode("utf-8")) + len(v or b"") for k, v in headers) if headers else -1,
+    )
+    self._record_futures.append(future)
+    return future
+
+
+@contextlib.contextmanager
+def null_header_values() -> Iterator[None]:
+    """kafka-python's producer able to batch header values that are None, meanwhile."""
+    upstream = ProducerBatch.try_append
+    ProducerBatch.try_append = _try_append  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ProducerBatch.try_append = upstream  # type: ignore[method-assign]
