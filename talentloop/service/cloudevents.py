@@ -19,6 +19,7 @@ refuses what would otherwise be resolved silently:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -311,8 +312,9 @@ def _may_hold_dates(annotation: Any) -> bool:
 
 
 @cache
+@functools.cache
 def _date_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of `model` that may hold a date, directly or nested."""
+    """The fields of `model` that may hold a date, directly or nested (once per model)."""
     annotations: dict[str, Any] = {n: f.annotation for n, f in model.model_fields.items()}
     return tuple(name for name, a in annotations.items() if _may_hold_dates(a))
 
