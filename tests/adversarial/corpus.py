@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from support.events import review_event
+from support.kafka_wire import RawKey
 
 ONE_MIB = 1 << 20
 """The line above which a dead letter carries only a prefix of the value, marked
@@ -38,24 +39,6 @@ DUPLICATE_KEYS = "duplicate JSON keys refused as schema-invalid"
 DATE_WINDOW = "dates outside the accepted window refused as schema-invalid"
 CORRUPT_RECORD = "non-UTF-8 header keys refused as corrupt-record"
 TRUNCATION = "dead letters over 1 MiB truncated, marked dlq.truncated"
-
-
-class RawKey(str):
-    """A header key whose bytes are not UTF-8, as a producer in another language may send.
-
-    The Kafka protocol types a header key as a string; kafka-python encodes keys with
-    ``key.encode("utf-8")``, which this one answers with its raw bytes.
-    """
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> RawKey:
-        key = super().__new__(cls, raw.decode("utf-8", "surrogateescape"))
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
 
 
 Header = tuple[str, bytes | None]

@@ -12,6 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
 from support.delivery import state_of, wait_handled
 from support.events import review_event
+from support.kafka_wire import RawKey
 from support.polling import eventually
 from temporalio.client import Client
 
@@ -26,24 +27,6 @@ pytestmark = pytest.mark.integration
 
 BAD_KEY = b"ce_\xff\xfeid"
 MARKER = "x-invalid-utf8-key-" + BAD_KEY.hex()
-
-
-class RawHeaderKey(str):
-    """A header key kafka-python's producer writes as these bytes, UTF-8 or not.
-
-    The producer only checks that a key is a ``str``; its record builder then writes
-    ``key.encode("utf-8")``, which here returns the raw bytes.
-    """
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> RawHeaderKey:
-        key = super().__new__(cls, "raw")
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +72,7 @@ async def test_a_header_key_that_is_not_utf8_is_dead_lettered_and_the_partition_
                 own.topic_reviews,
                 key=b"E00027",
                 value=corrupt,
-                headers=[("origin", b"tests"), (RawHeaderKey(BAD_KEY), b"cr-corrupt")],
+                headers=[("origin", b"tests"), (RawKey(BAD_KEY), b"cr-corrupt")],
                 partition=0,
             ).get(30),
             producer.send(own.topic_reviews, key=b"E00027", value=same_key, partition=0).get(30),

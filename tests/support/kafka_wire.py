@@ -1,5 +1,6 @@
-"""Sending what the Kafka protocol allows but kafka-python's producer refuses: header values
-that are null (a Java producer sends them), for tests of what the bridge does with them."""
+"""Sending what the Kafka protocol allows but kafka-python's producer refuses or cannot say:
+header values that are null and header keys that are not UTF-8 (a producer in another language
+sends both), for tests of what the bridge does with them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ from typing import Any
 
 from kafka.producer.future import FutureRecordMetadata
 from kafka.producer.producer_batch import ProducerBatch
+
+
+class RawKey(str):
+    """A header key kafka-python writes as the given bytes, UTF-8 or not.
+
+    The producer only checks that a key is a ``str``; its record builder then writes
+    ``key.encode("utf-8")``, which here returns the raw bytes.
+    """
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawKey:
+        key = super().__new__(cls, raw.decode("utf-8", "surrogateescape"))
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
 
 
 def _try_append(

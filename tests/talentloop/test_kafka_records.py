@@ -15,6 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
+from support.kafka_wire import RawKey
 
 from talentloop.service import kafka_records
 from talentloop.service.bridge.deadletters import dead_letter_headers
@@ -27,20 +28,6 @@ from talentloop.service.kafka_records import (
 )
 
 BAD = b"bad-\xff\xfe"
-
-
-class RawKey(str):
-    """A header key kafka-python writes as the given bytes (its builder calls `.encode`)."""
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> RawKey:
-        key = super().__new__(cls, "raw")
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
 
 
 def batch(*records: tuple[bytes | None, bytes | None, list[tuple[Any, bytes | None]]]) -> bytes:
