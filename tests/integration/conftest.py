@@ -3,11 +3,11 @@ and an in-process worker and bridge, started once for the whole integration sess
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from support.bridges import running
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
@@ -57,11 +57,7 @@ async def worker(
 async def bridge(
     client: Client, settings: Settings, sessions: sessionmaker[Session], worker: None
 ) -> AsyncIterator[Bridge]:
-    stop = asyncio.Event()
     known = directory_check(DirectoryActivities(sessions).lookup)
-    running = Bridge(settings, client, known_employee=known)
-    task = asyncio.create_task(running.run(stop))
-    await asyncio.wait_for(running.assigned.wait(), timeout=60)
-    yield running
-    stop.set()
-    await asyncio.wait_for(task, timeout=60)
+    bridge = Bridge(settings, client, known_employee=known)
+    async with running(bridge):
+        yield bridge

@@ -33,6 +33,7 @@ from adversarial.corpus import (
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support.bridges import running
 from support.cli import talentloop
 from support.delivery import handled_ids, wait_all_handled, wait_handled
 from support.kafka_wire import null_header_values
@@ -81,18 +82,14 @@ async def adversarial(
                         locale="en",
                     )
                 )
-    stop = asyncio.Event()
     bridge = Bridge(
         own,
         client,
         known_employee=directory_check(DirectoryActivities(sessions).lookup),
         drain_timeout=5,
     )
-    task = asyncio.create_task(bridge.run(stop))
-    await asyncio.wait_for(bridge.assigned.wait(), 60)
-    yield Running(own, bridge, task)
-    stop.set()
-    await asyncio.wait_for(task, 60)
+    async with running(bridge) as task:
+        yield Running(own, bridge, task)
 
 
 class _NullValued(tuple):  # type: ignore[type-arg]

@@ -23,6 +23,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy.orm import Session, sessionmaker
+from support.bridges import running
 from support.delivery import (
     assert_exactly_once_in_order,
     committed,
@@ -88,14 +89,10 @@ async def stalls(
     settings: Settings, client: Client, sessions: sessionmaker[Session], worker: None
 ) -> AsyncIterator[tuple[Settings, Bridge]]:
     own = lane(settings, "stalls")
-    stop = asyncio.Event()
     known = buggy_once_for_e00030(directory_check(DirectoryActivities(sessions).lookup))
     bridge = Bridge(own, client, known_employee=known, commit_interval=0.2)
-    task = asyncio.create_task(bridge.run(stop))
-    await asyncio.wait_for(bridge.assigned.wait(), 60)
-    yield own, bridge
-    stop.set()
-    await asyncio.wait_for(task, 60)
+    async with running(bridge):
+        yield own, bridge
 
 
 def producer_for(own: Settings) -> KafkaProducer:

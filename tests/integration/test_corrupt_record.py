@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy.orm import Session, sessionmaker
+from support.bridges import running
 from support.delivery import state_of, wait_handled
 from support.events import review_event
 from support.kafka_wire import RawKey
@@ -34,16 +35,12 @@ async def corrupt_lane(
     settings: Settings, client: Client, sessions: sessionmaker[Session], worker: None
 ) -> AsyncIterator[tuple[Settings, Bridge]]:
     own = lane(settings, "corrupt")
-    stop = asyncio.Event()
     bridge = Bridge(
         own, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
     )
-    task = asyncio.create_task(bridge.run(stop))
-    await asyncio.wait_for(bridge.assigned.wait(), 60)
-    yield own, bridge
-    stop.set()
-    # Unpatched, the consumer thread never comes back from `poll` and this times out.
-    await asyncio.wait_for(task, 30)
+    # Unpatched, the consumer thread never comes back from `poll` and stopping times out.
+    async with running(bridge, stop_timeout=30):
+        yield own, bridge
 
 
 def committed(own: Settings, partition: int) -> int | None:

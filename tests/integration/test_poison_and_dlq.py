@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from support.bridges import running
 from support.cli import talentloop
 from support.delivery import wait_handled
 from support.events import review_event
@@ -38,15 +39,11 @@ async def poison(
     values = lane(settings, "poison").model_dump()
     values["max_event_bytes"] = 4000
     own = Settings(**values)
-    stop = asyncio.Event()
     bridge = Bridge(
         own, client, known_employee=directory_check(DirectoryActivities(sessions).lookup)
     )
-    task = asyncio.create_task(bridge.run(stop))
-    await asyncio.wait_for(bridge.assigned.wait(), 60)
-    yield own, bridge
-    stop.set()
-    await task
+    async with running(bridge):
+        yield own, bridge
 
 
 async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
