@@ -29,7 +29,7 @@ from activities.store.engine import normalize_url
 from activities.store.migrate import current_revisions, head_revisions
 from activities.store.tables import CourseRow
 from talentloop.service.config import Settings
-from talentloop.service.kafka import make_admin, topic_partitions, wanted_topics
+from talentloop.service.kafka import TopicsReport, make_admin, topic_partitions, wanted_topics
 from talentloop.service.schedules import missing_schedules
 from talentloop.service.temporal import connect
 from workflows import search_attributes
@@ -165,7 +165,7 @@ def check_kafka(settings: Settings) -> Check:
     finally:
         admin.close()
     missing = [t for t in topics if t not in existing]
-    wrong = {t: n for t, n in partitions.items() if n != settings.topic_partitions}
+    wrong = TopicsReport(created=[], partitions=partitions).mismatched(settings.topic_partitions)
     if missing:
         return Check("kafka", False, f"{servers}: topics missing: {', '.join(missing)}", SETUP)
     if wrong:

@@ -182,6 +182,7 @@ def check_events(
     known is not checked (that needs the directory).
     """
     refused: list[Refusal] = []
+    expected_topics, window = inbound_topics(settings), window_of(settings)
     for event in events:
         target = target_topic(settings, event.doc, topic)
         if target is None:
@@ -200,8 +201,8 @@ def check_events(
                 partition=-1,
                 offset=-1,
                 max_bytes=settings.max_event_bytes,
-                expected_topics=inbound_topics(settings),
-                window=window_of(settings),
+                expected_topics=expected_topics,
+                window=window,
             )
         except InvalidEvent as err:
             refused.append(Refusal(event, err.reason, err.detail))
