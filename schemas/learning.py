@@ -41,6 +41,9 @@ class PlanRequest(_Model):
     event_id: str
     review: ReviewCompleted | None = None
     on: date | None = None
+    event_time: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The review event's CloudEvents ``time``: of two events for the same review, the later
+    one is the correction that counts (ties, or no time: the later arrival)."""
 
 
 class LearningPlan(_Model):
@@ -52,6 +55,12 @@ class LearningPlan(_Model):
     gaps: list[Gap]
     plan: Plan
     objective_sets: list[str] = Field(default_factory=list)
+    min_gap: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The noise threshold (levels) the gaps were decided with; None: before it was recorded."""
+    assessed_on: date | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The day the evidence was assessed as of (now, or the newest evidence if later)."""
+    waived: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Skills whose gap HR waived for the employee, with the waiver's reason."""
 
 
 class ReviewPlanRequest(_Model):
@@ -60,6 +69,8 @@ class ReviewPlanRequest(_Model):
     employee_id: str
     event_id: str
     review: ReviewCompleted
+    event_time: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The review event's CloudEvents ``time`` (see `PlanRequest.event_time`)."""
 
 
 class ReviewPlan(_Model):
@@ -141,6 +152,21 @@ class Transition(_Model):
     why: str
 
 
+NoticeStatus = Literal["pending", "sent", "failed"]
+"""Where an item's latest email is: queued (the mail activity retries while SMTP is down),
+sent, or failed for good (the reason beside it)."""
+
+
+class NoticeState(_Model):
+    """The latest email about one plan item: which, where it is, and why it failed."""
+
+    template: str
+    status: NoticeStatus
+    at: datetime
+    message_id: str
+    error: str | None = None
+
+
 class PlanItemState(_Model):
     """One course of the employee's plan and its life so far."""
 
@@ -160,6 +186,11 @@ class PlanItemState(_Model):
     reminders_sent: list[int] = Field(default_factory=list)
     overdue_notified: bool = False
     notification_error: str | None = None
+    lms_checked_at: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    """When the LMS was last asked about this waitlisted item (a seat may have come free)."""
+    notice: NoticeState | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The latest email about this item (sent as its own activity, so SMTP being down holds
+    up no enrollment). Left out of the payload when None, so items serialize as before."""
     transitions: list[Transition] = Field(default_factory=list)
 
     @property
@@ -242,6 +273,16 @@ class CompletionOutcome(_Model):
     levels: dict[str, float] = Field(default_factory=dict)
 
 
+class EventRetry(_Model):
+    """HR asks a workflow to handle a failed event again (a Temporal update)."""
+
+    event_id: str
+    """The failed event's id; empty: every failed event, oldest first."""
+    by: str
+    """Who asked (recorded on the timeline)."""
+    reason: str = ""
+
+
 class ProcessedEvent(_Model):
     """The audit line of one handled event: what it caused, and why."""
 
@@ -273,6 +314,10 @@ class EmployeeLearningState(_Model):
     employee_id: str
     events_received: int = 0
     duplicates_ignored: int = 0
+    emails_in_flight: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """Emails queued and not yet sent or given up (their items' `notice` says which)."""
+    conflicts_ignored: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """Events whose (source, id) was seen before with other content: the first won."""
     items: list[PlanItemState] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     history: list[ProcessedEvent] = Field(default_factory=list)
@@ -314,5 +359,13 @@ class EmployeeWorkflowInput(_Model):
     policy_version: str | None = None
     """The `PolicySnapshot.version` the three fields above were last read from."""
     seen_event_ids: list[str] = Field(default_factory=list)
+    """Dedupe keys of recent events: ``source`` and ``id`` joined by a unit separator (CloudEvents
+    ids are unique per source); a bare id is one recorded before that, matched by id alone."""
+    seen_content: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """A digest of each remembered event's content, by dedupe key: the same key with other
+    content is a conflict, not a duplicate."""
+    failed_events: list[InboundEvent] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """Events that failed for good, kept (the latest few) so HR can retry them once the cause
+    is fixed (`talentloop events retry`)."""
     pending: list[InboundEvent] = Field(default_factory=list)
     state: EmployeeLearningState | None = None

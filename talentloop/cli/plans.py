@@ -73,11 +73,66 @@ def plan(
         for item in state.items:
             due = item.due.isoformat() if item.due else ""
             typer.echo(f"{item.course_id:<34} {item.status:<18} {due:<11} {item.reason}")
+            if item.notice is not None and item.notice.status != "sent":
+                typer.echo(f"{'':<34} email ({item.notice.template}): {item.notice.status}")
             if item.notification_error:
                 typer.echo(f"{'':<34} ! {item.notification_error}")
+        for line in state.history:
+            if line.outcome == "failed":
+                typer.echo(
+                    f"! event {line.event_id} failed: {line.error} "
+                    f"(once fixed: talentloop events retry {employee} --event {line.event_id} "
+                    "--as YOUR-ID)"
+                )
         if timeline:
             typer.echo("")
             for entry in state.timeline:
                 typer.echo(f"{entry.at:%Y-%m-%d %H:%M} {entry.kind:<18} {entry.text}")
 
     asyncio.run(ask())
+
+
+events_app = typer.Typer(help="An employee's events: retry the ones that failed.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("retry")
+def retry(
+    employee: Annotated[str, typer.Argument(help="The employee whose event failed.")],
+    by: Annotated[str, typer.Option("--as", help="Who retries (kept on the timeline).")],
+    event: Annotated[
+        str, typer.Option("--event", help="The failed event's id; default: every failed one.")
+    ] = "",
+    reason: Annotated[str, typer.Option(help="Why it can work now (kept on the timeline).")] = "",
+) -> None:
+    """Handle an employee's failed events again, once their cause is fixed (audited).
+
+    A failed event (e.g. a move to a role imported only later) is kept by the employee's
+    workflow; this re-applies it through the same path as a new arrival.
+    """
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from schemas.learning import EventRetry
+    from talentloop.service.temporal import connect
+    from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+
+    settings = load_settings()
+
+    async def send() -> list[str]:
+        client = await connect(settings)
+        handle = client.get_workflow_handle_for(
+            EmployeeLearningWorkflow.run, workflow_id_for(employee)
+        )
+        try:
+            return await handle.execute_update(
+                EmployeeLearningWorkflow.retry_events,
+                EventRetry(event_id=event, by=by, reason=reason),
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            raise UsageProblem(getattr(cause, "message", None) or str(cause)) from err
+        except RPCError as err:
+            raise UsageProblem(f"no learning plan for employee {employee}: {err}") from err
+
+    for event_id in asyncio.run(send()):
+        typer.echo(f"retrying {event_id}")

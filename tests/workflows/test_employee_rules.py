@@ -93,7 +93,9 @@ def test_approval_rules() -> None:
     assert not needs_approval(pending, LearningPolicy(approval_hours_over=None))
     yes = ApprovalDecision(course_id="c", approver_id="M1", approve=True)
     assert refuse_decision(pending, yes, []) is None
-    assert refuse_decision(pending, yes, [yes]) == "no approval is pending for course c"
+    assert refuse_decision(pending, yes, [yes]) == (
+        "no approval is pending for course c: it is being decided"
+    )
     other = ApprovalDecision(course_id="c", approver_id="M2", approve=True)
     assert refuse_decision(pending, other, []) == "course c awaits approval by M1, not M2"
     assert approval_facts(pending, POLICY, NOW) == {

@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from support.delivery import state_until
+from support.delivery import state_until as _state_until
 from support.events import inbound_review
 from support.temporal import time_skipping_server
 from temporalio.client import (
@@ -37,7 +37,14 @@ from activities.lms.builtin import BuiltinLms
 from activities.objectives import ObjectiveActivities
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
-from activities.store.tables import EmployeeRow, LmsEnrollmentRow, RoleRequirementRow
+from activities.store.tables import (
+    CourseRow,
+    EmployeeRow,
+    LmsCourseSessionRow,
+    LmsEnrollmentRow,
+    RoleRequirementRow,
+    RoleRow,
+)
 from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
@@ -49,7 +56,9 @@ from schemas.events import (
 )
 from schemas.learning import (
     ApprovalDecision,
+    EmployeeLearningState,
     EmployeeWorkflowInput,
+    EventRetry,
     LearningPolicy,
     PolicySnapshot,
     ReviewPlanRequest,
@@ -92,12 +101,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         people = [("T-CEO", None), ("T-MGR", "T-CEO")]
         people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 10)]
         people += [("T-EMP10", "T-GHOST")]  # a manager the directory does not know yet
+        people += [(f"T-EMP{i}", "T-MGR") for i in range(11, 17)]
         for pid, manager in people:
             s.add(
                 EmployeeRow(
                     id=pid,
                     name=f"Person {pid}",
-                    email=f"{pid.lower()}@example.com",
+                    # T-EMP14's address is one no mail server takes: its emails fail for good.
+                    email="not-an-address" if pid == "T-EMP14" else f"{pid.lower()}@example.com",
                     role_id=role,
                     department="Timers",
                     manager_id=manager,
@@ -126,6 +137,7 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
         port=port,
     )
     await register_search_attributes(environment.client, "default")
+
     def policy_for(employee_id: str) -> PolicySnapshot:
         return POLICIES.get(employee_id) or settings.policy_snapshot()
 
@@ -179,6 +191,16 @@ async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
         history = await handle.fetch_history()
         with (folder / f"{name}.json").open("x") as out:  # never overwrite a kept history
             out.write(history.to_json())
+
+
+async def state_until(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[EmployeeLearningState], bool],
+    timeout: float = 30.0,
+) -> EmployeeLearningState:
+    """The state once `predicate` holds and no email is in flight (emails are activities of
+    their own, so they may still be going out when the plan has moved on)."""
+    return await _state_until(handle, lambda s: predicate(s) and s.emails_in_flight == 0, timeout)
 
 
 def mail_keys(settings: Settings, prefix: str) -> list[str]:
@@ -596,3 +618,213 @@ async def test_without_a_known_manager_hr_approves(
         sent = mails(settings, f"{emp}:approval:{item.course_id}:T-CEO")
         assert len(sent) == 1 and sent[0]["To"] == "t-ceo@example.com"
     await keep_history(handle, "approval_to_hr")
+
+
+async def test_a_reject_after_the_default_approved_is_refused(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP11"
+    handle = await start(
+        env.client,
+        settings,
+        emp,
+        inbound_review(sessions, emp, "tm-11", skills=1),
+        ALL_NEED_APPROVAL.model_copy(update={"approval_sla_days": 1}),
+    )
+    state = await state_until(
+        handle, lambda s: any(i.status == "awaiting_approval" for i in s.items)
+    )
+    item = next(i for i in state.items if i.status == "awaiting_approval")
+    await env.sleep(timedelta(days=2, hours=2))  # escalation, then the default approves
+    await state_until(
+        handle,
+        lambda s: next(i for i in s.items if i.course_id == item.course_id).status == "enrolled",
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            EmployeeLearningWorkflow.decide,
+            ApprovalDecision(course_id=item.course_id, approver_id="T-CEO", approve=False),
+        )
+    assert "enrolled" in str(refused.value.cause)
+    state = await state_until(handle, lambda s: True)
+    assert next(i for i in state.items if i.course_id == item.course_id).status == "enrolled"
+
+
+async def test_events_are_known_by_source_and_id_and_a_changed_repeat_is_a_conflict(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP12"
+    review = inbound_review(sessions, emp, "tm-12", skills=1)
+    handle = await start(env.client, settings, emp, review, NO_APPROVALS)
+    # Signals delivered with the start are counted (run() once reset what they counted).
+    state = await state_until(handle, lambda s: len(s.history) == 1)
+    assert state.events_received == 1
+    now = await env.get_current_time()
+    done = CourseCompleted(
+        employee_id=emp, course_id="C-OTHER", completed_at=now, source_lms="builtin"
+    )
+    # The LMS happens to use the review tool's id: another source, so another event.
+    from_lms = InboundEvent(event_id="tm-12", type=COURSE_COMPLETED, source="lms", completion=done)
+    await handle.signal(EmployeeLearningWorkflow.event, from_lms)
+    await handle.signal(EmployeeLearningWorkflow.event, review)  # redelivered: a duplicate
+    changed = review.model_copy(
+        update={
+            "review": review.review.model_copy(  # type: ignore[union-attr]
+                update={"comments": "edited afterwards"}
+            )
+        }
+    )
+    await handle.signal(EmployeeLearningWorkflow.event, changed)  # same key, other content
+    state = await state_until(handle, lambda s: s.conflicts_ignored == 1 and len(s.history) == 2)
+    assert state.events_received == 2 and state.duplicates_ignored == 1
+    assert [h.type for h in state.history][-1] == COURSE_COMPLETED
+    conflict = next(e for e in state.timeline if e.kind == "conflicting-duplicate")
+    assert conflict.event_id == "tm-12" and "first one stands" in conflict.text
+
+
+async def test_a_failed_event_is_retried_by_hr_once_its_cause_is_fixed(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP13"
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-13", skills=1), NO_APPROVALS
+    )
+    await state_until(handle, lambda s: len(s.history) == 1)
+    # A move to a role the directory does not hold yet (it is imported later): fails for good.
+    move = InboundEvent(
+        event_id="tm-13-move",
+        type=EMPLOYEE_UPDATED,
+        source="tests",
+        employee_update=EmployeeUpdated(employee_id=emp, change="moved", role_id="T-ROLE-LATER"),
+    )
+    await handle.signal(EmployeeLearningWorkflow.event, move)
+    state = await state_until(handle, lambda s: len(s.history) == 2)
+    assert state.history[-1].outcome == "failed" and "T-ROLE-LATER" in (
+        state.history[-1].error or ""
+    )
+    with pytest.raises(WorkflowUpdateFailedError):  # nothing of that id failed
+        await handle.execute_update(
+            EmployeeLearningWorkflow.retry_events, EventRetry(event_id="tm-13", by="T-CEO")
+        )
+    with sessions.begin() as s:  # HR imports the role
+        s.add(RoleRow(id="T-ROLE-LATER", title="Later role"))
+    retried = await handle.execute_update(
+        EmployeeLearningWorkflow.retry_events,
+        EventRetry(event_id="tm-13-move", by="T-CEO", reason="role imported"),
+    )
+    assert retried == ["tm-13-move"]
+    state = await state_until(handle, lambda s: len(s.history) == 3)
+    assert state.history[-1].event_id == "tm-13-move" and state.history[-1].outcome != "failed"
+    assert any(e.kind == "retry" and "T-CEO" in e.text for e in state.timeline)
+    with sessions() as s:
+        person = s.get(EmployeeRow, emp)
+        assert person is not None and person.role_id == "T-ROLE-LATER"
+
+
+async def test_mail_that_fails_is_on_the_item_and_enrollment_goes_on(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP14"  # an address no server takes
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-14", skills=1), NO_APPROVALS
+    )
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    item = next(i for i in state.items if i.status == "enrolled")
+    assert item.notice is not None and item.notice.status == "failed"
+    assert item.notice.template == "enrollment" and item.notification_error
+    assert any(e.kind == "notification-failed" for e in state.timeline)
+
+
+async def test_a_deadline_whose_dependency_is_down_backs_off_and_happens_later(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP15"
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-15", skills=1), NO_APPROVALS
+    )
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    item = next(i for i in state.items if i.status == "enrolled")
+    assert item.due is not None
+    with sessions.begin() as s:  # the directory cannot answer for the employee a while
+        row = s.get(EmployeeRow, emp)
+        assert row is not None
+        row.active = False
+    try:
+        until_7 = datetime.combine(item.due, datetime.min.time(), UTC) - timedelta(days=7)
+        await env.sleep(until_7 - await env.get_current_time() + timedelta(minutes=1))
+        state = await state_until(
+            handle, lambda s: any(e.kind == "deadline-failed" for e in s.timeline)
+        )
+        assert 7 not in next(i for i in state.items if i.course_id == item.course_id).reminders_sent
+    finally:
+        with sessions.begin() as s:
+            back = s.get(EmployeeRow, emp)
+            assert back is not None
+            back.active = True
+    await env.sleep(timedelta(hours=2))  # past the back-off: the reminder goes out
+    await state_until(
+        handle,
+        lambda s: 7 in next(i for i in s.items if i.course_id == item.course_id).reminders_sent,
+    )
+    assert len(mails(settings, f"{emp}:reminder:{item.course_id}:7")) == 1
+
+
+async def test_waitlisted_items_get_the_seat_the_lms_gives_and_a_leaver_leaves_the_waitlist(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP16"
+    lms = BuiltinLms(sessions)
+    with sessions() as s:
+        courses = list(s.scalars(select(CourseRow.id)))
+    for course in courses:  # every course full: enrollments join the waitlist
+        lms.add_session(f"T-FULL-{course}", course, 0)
+    try:
+        handle = await start(
+            env.client,
+            settings,
+            emp,
+            inbound_review(sessions, emp, "tm-16", skills=2),
+            NO_APPROVALS,
+        )
+        state = await state_until(handle, lambda s: any(i.status == "waitlisted" for i in s.items))
+        item = next(i for i in state.items if i.status == "waitlisted")
+        lms.add_session(f"T-FULL-{item.course_id}", item.course_id, 1)  # a seat: the LMS fills it
+        await env.sleep(timedelta(days=1, hours=1))
+        state = await state_until(
+            handle,
+            lambda s: (
+                next(i for i in s.items if i.course_id == item.course_id).status == "enrolled"
+            ),
+        )
+        got = next(i for i in state.items if i.course_id == item.course_id)
+        assert "waitlist" in got.transitions[-1].why and got.due is not None
+        assert len(mails(settings, f"enrollment:{emp}:{item.course_id}:promoted")) == 1
+
+        # The employee leaves: the seat and every waitlist place are given back in the LMS
+        # (a waitlist place left behind would later hand a leaver a seat).
+        await handle.signal(
+            EmployeeLearningWorkflow.event,
+            InboundEvent(
+                event_id="tm-16-left",
+                type=EMPLOYEE_UPDATED,
+                source="tests",
+                employee_update=EmployeeUpdated(employee_id=emp, change="left"),
+            ),
+        )
+        final = await asyncio.wait_for(handle.result(), 30)
+        assert all(not i.is_open for i in final.items)
+        with sessions() as s:
+            held = set(
+                s.scalars(
+                    select(LmsEnrollmentRow.status).where(LmsEnrollmentRow.employee_id == emp)
+                )
+            )
+        assert held == {"withdrawn"}, held
+    finally:
+        with sessions.begin() as s:
+            for course in courses:
+                s.execute(
+                    LmsCourseSessionRow.__table__.update()  # type: ignore[attr-defined]
+                    .where(LmsCourseSessionRow.id == f"T-FULL-{course}")
+                    .values(capacity=1000)
+                )

@@ -38,9 +38,13 @@ def refuse_decision(
 
     Only a pending item can be decided, once, and only by its current approver.
     """
-    pending = item is not None and item.status == "awaiting_approval"
-    if item is None or not pending or any(d.course_id == decision.course_id for d in queued):
-        return f"no approval is pending for course {decision.course_id}"
+    if item is None:
+        return f"no approval is pending for course {decision.course_id}: it is not in the plan"
+    if item.status != "awaiting_approval":
+        # E.g. the approval's default enrolled it before this answer came.
+        return f"no approval is pending for course {decision.course_id}: it is {item.status}"
+    if any(d.course_id == decision.course_id for d in queued):
+        return f"no approval is pending for course {decision.course_id}: it is being decided"
     if decision.approver_id != item.approver_id:
         return (
             f"course {decision.course_id} awaits approval by {item.approver_id}, "

@@ -13,7 +13,7 @@ from typing import Literal
 
 from schemas.learning import ENROLLED_STATUSES, LearningPolicy, PlanItemState
 
-DeadlineKind = Literal["escalate", "approval_default", "reminder", "overdue"]
+DeadlineKind = Literal["escalate", "approval_default", "reminder", "overdue", "waitlist_check"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,19 @@ def start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def item_deadlines(item: PlanItemState, policy: LearningPolicy) -> list[Deadline]:
-    """Every deadline still ahead for `item`."""
+def item_deadlines(
+    item: PlanItemState, policy: LearningPolicy, waitlist_every: timedelta | None = None
+) -> list[Deadline]:
+    """Every deadline still ahead for `item`.
+
+    A waitlisted item asks the LMS every `waitlist_every` whether it got a seat (the LMS
+    fills a freed seat from its waitlist on its own); None: never.
+    """
     out: list[Deadline] = []
+    if item.status == "waitlisted" and waitlist_every is not None:
+        since = item.lms_checked_at or (item.transitions[-1].at if item.transitions else None)
+        if since is not None:
+            out.append(Deadline(since + waitlist_every, "waitlist_check", item.course_id))
     sla = timedelta(days=policy.approval_sla_days)
     if item.status == "awaiting_approval" and item.approval_requested_at is not None:
         if item.escalations == 0:
@@ -52,18 +62,23 @@ def item_deadlines(item: PlanItemState, policy: LearningPolicy) -> list[Deadline
     return out
 
 
-def next_deadline(items: list[PlanItemState], policy: LearningPolicy) -> Deadline | None:
+def next_deadline(
+    items: list[PlanItemState], policy: LearningPolicy, waitlist_every: timedelta | None = None
+) -> Deadline | None:
     """The earliest deadline over all items, if any."""
-    all_deadlines = [d for item in items for d in item_deadlines(item, policy)]
+    all_deadlines = [d for item in items for d in item_deadlines(item, policy, waitlist_every)]
     return min(all_deadlines, key=lambda d: (d.at, d.course_id, d.kind), default=None)
 
 
 def due_deadlines(
-    items: list[PlanItemState], policy: LearningPolicy, now: datetime
+    items: list[PlanItemState],
+    policy: LearningPolicy,
+    now: datetime,
+    waitlist_every: timedelta | None = None,
 ) -> list[Deadline]:
     """Every deadline that has come, earliest first."""
     return sorted(
-        (d for item in items for d in item_deadlines(item, policy) if d.at <= now),
+        (d for item in items for d in item_deadlines(item, policy, waitlist_every) if d.at <= now),
         key=lambda d: (d.at, d.course_id, d.kind),
     )
 

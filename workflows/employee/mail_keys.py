@@ -18,6 +18,11 @@ def approved_enrollment(employee_id: str, course_id: str) -> str:
     return f"enrollment:{employee_id}:{course_id}:approved"
 
 
+def promoted(employee_id: str, course_id: str) -> str:
+    """The enrollment email after the LMS gave a waitlisted employee a seat."""
+    return f"enrollment:{employee_id}:{course_id}:promoted"
+
+
 def completed(employee_id: str, course_id: str) -> str:
     """The congratulation on a completed course."""
     return f"{employee_id}:completed:{course_id}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.directory import DirectoryActivities
     from activities.errors import failure_text
     from activities.lms.activities import LmsActivities
-    from activities.mail.activities import MailActivities
+    from activities.mail.activities import MailActivities, message_id_for
     from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
     from activities.policy import PolicyActivities
@@ -47,9 +47,12 @@ with workflow.unsafe.imports_passed_through():
         EnrolledCourse,
         Enrollment,
         EnrollRequest,
+        EventRetry,
         ItemStatus,
         LearningPlan,
         NoticeRequest,
+        NoticeState,
+        NoticeStatus,
         PlanItemState,
         PlanRequest,
         ProcessedEvent,
@@ -69,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
         PublishBatch,
         outbound_event,
     )
-    from workflows.calls import call_local, call_remote
+    from workflows.calls import BOUNDED_RETRIES, call_local, call_remote
     from workflows.employee import mail_keys
     from workflows.employee.approvals import (
         approval_facts,
@@ -83,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
         next_deadline,
         reminders_already_past,
     )
+    from workflows.employee.dedupe import content_digest, dedupe_key
     from workflows.employee.plan_state import plan_state
     from workflows.employee.reconcile import WAIVED_WHY, reconcile
     from workflows.search_attributes import (
@@ -106,9 +110,25 @@ APPROVALS_TO_HR = "approvals-to-hr"
 POLICY_FROM_SETTINGS = "policy-from-settings"
 """Patch: the policy and LMS call mode are read from the settings at each step (an activity),
 not frozen into the workflow input."""
+MAIL_AS_ACTIVITY = "mail-as-activity"
+"""Patch: an email is its own activity that the plan does not wait for (SMTP down delays mail,
+never an enrollment); its state is on the item."""
+SOURCE_DEDUPE = "dedupe-by-source"
+"""Patch: events are known by (source, id); the same key with other content is a conflict."""
+START_SIGNALS_KEPT = "start-signals-kept"
+"""Patch: what signals delivered with the start counted is kept when the run begins."""
+LEAVER_WAITLIST = "leaver-waitlist-withdrawn"
+"""Patch: a leaver's waitlist places are withdrawn in the LMS too, and waitlisted items are
+checked daily for a seat the LMS gave them (then enrolled, with reminders)."""
 DECISION_REFUSED = "DecisionRefused"
 """``ApplicationError.type`` of a decision that was accepted but could no longer be applied."""
 
+FAILED_EVENTS_KEPT = 20
+"""How many failed events are kept for HR to retry (the latest)."""
+DEADLINE_BACKOFF = (timedelta(minutes=1), timedelta(hours=1))
+"""First and longest wait before a deadline whose step failed is tried again."""
+WAITLIST_CHECK_EVERY = timedelta(days=1)
+"""How often a waitlisted item asks the LMS whether a seat came free for it."""
 SEEN_IDS_KEPT = 2000
 """How many recent event ids are carried across continue-as-new for deduplication."""
 EVENTS_PER_RUN = 200
@@ -149,6 +169,13 @@ class EmployeeLearningWorkflow:
         self._queue: list[InboundEvent] = []
         self._seen: list[str] = []
         self._seen_set: set[str] = set()
+        self._content: dict[str, str] = {}
+        self._failed: list[InboundEvent] = []
+        self._retry_requests: list[EventRetry] = []
+        self._mail: set[asyncio.Future[None]] = set()
+        # A deadline step that failed (its dependency down) is tried again from this time on.
+        self._deadlines_held_until: datetime | None = None
+        self._deadline_failures = 0
         self._decisions: list[ApprovalDecision] = []
         # Why a queued decision was not applied, by course id (answered as an update failure).
         self._refusals: dict[str, str] = {}
@@ -162,13 +189,65 @@ class EmployeeLearningWorkflow:
 
     @workflow.signal
     def event(self, ev: InboundEvent) -> None:
-        """Accept an event; one whose id was seen already is counted and dropped."""
+        """Accept an event; one seen already is counted and dropped (see `dedupe`)."""
+        if workflow.patched(SOURCE_DEDUPE):
+            self._accept(ev)
+            return
         if ev.event_id in self._seen_set:
             self._set(duplicates_ignored=self._state.duplicates_ignored + 1)
             return
         self._remember(ev.event_id)
         self._set(events_received=self._state.events_received + 1)
         self._queue.append(ev)
+
+    def _accept(self, ev: InboundEvent) -> None:
+        key, digest = dedupe_key(ev), content_digest(ev)
+        if key in self._seen_set or ev.event_id in self._seen_set:
+            first = self._content.get(key)
+            if first is not None and first != digest:
+                self._set(conflicts_ignored=self._state.conflicts_ignored + 1)
+                self._note(
+                    "conflicting-duplicate",
+                    f"event {ev.event_id} from {ev.source} came again with other content: "
+                    "the first one stands",
+                    event_id=ev.event_id,
+                )
+            else:
+                self._set(duplicates_ignored=self._state.duplicates_ignored + 1)
+            return
+        self._remember(key)
+        self._content[key] = digest
+        self._set(events_received=self._state.events_received + 1)
+        self._queue.append(ev)
+
+    @workflow.update
+    async def retry_events(self, req: EventRetry) -> list[str]:
+        """HR re-applies failed events (one, or all) once their cause is fixed.
+
+        Returns the ids queued again; each is handled like a new arrival, audited with who asked.
+        """
+        chosen = [e for e in self._failed if req.event_id in ("", e.event_id)]
+        for ev in chosen:
+            self._failed.remove(ev)
+            why = f": {req.reason}" if req.reason else ""
+            self._note(
+                "retry", f"event {ev.event_id} retried by {req.by}{why}", event_id=ev.event_id
+            )
+            self._queue.append(ev)
+        return [e.event_id for e in chosen]
+
+    @retry_events.validator
+    def _validate_retry(self, req: EventRetry) -> None:
+        if self._closing:
+            raise ValueError(f"the plan of employee {self._inp.employee_id} is closing")
+        if not req.by.strip():
+            raise ValueError("say who retries (--as)")
+        if not any(req.event_id in ("", e.event_id) for e in self._failed):
+            known = ", ".join(e.event_id for e in self._failed) or "none"
+            raise ValueError(
+                f"no failed event {req.event_id or ''} to retry for employee "
+                f"{self._inp.employee_id} (failed events kept: {known})".replace("  ", " ")
+            )
 
     @workflow.update
     async def decide(self, decision: ApprovalDecision) -> PlanItemState:
@@ -199,14 +278,33 @@ class EmployeeLearningWorkflow:
     async def run(self, inp: EmployeeWorkflowInput) -> EmployeeLearningState:
         """Handle events, decisions and deadlines until it is time to continue as new."""
         self._inp = inp
+        early = self._state  # what signals delivered with the start recorded
         self._state = inp.state or EmployeeLearningState(employee_id=inp.employee_id)
+        if workflow.patched(START_SIGNALS_KEPT):
+            self._set(
+                events_received=self._state.events_received + early.events_received,
+                duplicates_ignored=self._state.duplicates_ignored + early.duplicates_ignored,
+                conflicts_ignored=self._state.conflicts_ignored + early.conflicts_ignored,
+                timeline=[*self._state.timeline, *early.timeline][-HISTORY_KEPT:],
+            )
         for event_id in inp.seen_event_ids:
             self._remember(event_id)
+        self._content = {**inp.seen_content, **self._content}
+        self._failed = list(inp.failed_events)
         self._queue = list(inp.pending) + self._queue
         self._want(EMPLOYEE_ID.value_set(inp.employee_id))
         handled = 0
         while not self._state.left:
-            deadline = next_deadline(self._state.items, self._inp.policy)
+            deadline = next_deadline(
+                self._state.items, self._inp.policy, waitlist_every=self._waitlist_every()
+            )
+            if deadline is not None and self._deadlines_held_until is not None:
+                deadline = Deadline(
+                    max(deadline.at, self._deadlines_held_until),
+                    deadline.kind,
+                    deadline.course_id,
+                    deadline.days_before,
+                )
             if not (self._queue or self._decisions):
                 wait = deadline.at - workflow.now() if deadline else IDLE_BEFORE_CONTINUE
                 try:
@@ -219,8 +317,7 @@ class EmployeeLearningWorkflow:
                         break
             if workflow.patched(POLICY_FROM_SETTINGS):
                 await self._refresh_policy()
-            for due in due_deadlines(self._state.items, self._inp.policy, workflow.now()):
-                await self._on_deadline(due)
+            await self._deadlines_due()
             await self._apply_decisions()
             while self._queue and handled < EVENTS_PER_RUN and not self._state.left:
                 ev = self._queue.pop(0)
@@ -245,17 +342,57 @@ class EmployeeLearningWorkflow:
                 await self._apply_decisions()
                 self._publish_state()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Emails still going out are waited for: their outcome belongs on the items.
+        await workflow.wait_condition(lambda: not self._mail)
         if self._state.left:
             return self._state
         workflow.continue_as_new(
             self._inp.model_copy(
                 update={
                     "seen_event_ids": list(self._seen),
+                    "seen_content": {k: v for k, v in self._content.items() if k in self._seen_set},
+                    "failed_events": self._failed[-FAILED_EVENTS_KEPT:],
                     "pending": list(self._queue),
                     "state": self._state,
                 }
             )
         )
+
+    def _waitlist_every(self) -> timedelta | None:
+        """How often waitlisted items ask the LMS for a seat (None: never, before the patch)."""
+        return WAITLIST_CHECK_EVERY if workflow.patched(LEAVER_WAITLIST) else None
+
+    async def _deadlines_due(self) -> None:
+        """Act on every deadline that has come; a step whose dependency is down waits a while.
+
+        The failure is on the timeline, the other events go on, and the step is tried again
+        after a back-off (doubling from a minute to an hour), since its deadline stays due.
+        """
+        now = workflow.now()
+        if self._deadlines_held_until is not None and now < self._deadlines_held_until:
+            return
+        bounded = workflow.patched(BOUNDED_RETRIES)
+        due = due_deadlines(
+            self._state.items, self._inp.policy, now, waitlist_every=self._waitlist_every()
+        )
+        for deadline in due:
+            try:
+                await self._on_deadline(deadline)
+            except ActivityError as err:
+                if not bounded:
+                    raise
+                first, longest = DEADLINE_BACKOFF
+                wait = min(longest, first * 2**self._deadline_failures)
+                self._deadline_failures += 1
+                self._deadlines_held_until = workflow.now() + wait
+                self._note(
+                    "deadline-failed",
+                    f"{deadline.kind} could not be done now ({failure_text(err)}); "
+                    f"tried again in {int(wait.total_seconds() // 60)} min",
+                    course_id=deadline.course_id,
+                )
+                return
+        self._deadlines_held_until, self._deadline_failures = None, 0
 
     # -- events -------------------------------------------------------------------------------
 
@@ -274,6 +411,7 @@ class EmployeeLearningWorkflow:
             reason = failure_text(err)
             workflow.logger.warning("event %s failed: %s", ev.event_id, reason)
             self._note("error", f"event {ev.event_id} failed: {reason}", event_id=ev.event_id)
+            self._failed = [*self._failed, ev][-FAILED_EVENTS_KEPT:]
             return ProcessedEvent(
                 event_id=ev.event_id, type=ev.type, outcome="failed", error=reason
             )
@@ -440,8 +578,11 @@ class EmployeeLearningWorkflow:
     async def _after_update(self, ev: InboundEvent, update: EmployeeUpdated) -> ProcessedEvent:
         employee = await call_local(DirectoryActivities.apply_update, update)
         if update.change == "left":
+            in_lms = set(ENROLLED_STATUSES)
+            if workflow.patched(LEAVER_WAITLIST):
+                in_lms.add("waitlisted")  # else the LMS may give a leaver a seat later
             for item in list(self._state.items):
-                if item.status in ENROLLED_STATUSES:
+                if item.status in in_lms:
                     await self._lms(
                         LmsActivities.withdraw,
                         EnrollmentKey(employee_id=self._inp.employee_id, course_id=item.course_id),
@@ -533,7 +674,23 @@ class EmployeeLearningWorkflow:
     async def _apply_decisions(self) -> None:
         """Apply the queued decisions in the order they came."""
         while self._decisions:
-            await self._on_decision(self._decisions[0])
+            decision = self._decisions[0]
+            try:
+                await self._on_decision(decision)
+            except ActivityError as err:
+                if not workflow.patched(BOUNDED_RETRIES):
+                    raise
+                # The item stays awaiting approval: the approver can decide again later.
+                reason = failure_text(err)
+                self._note(
+                    "decision-failed",
+                    f"the decision by {decision.approver_id} could not be applied: {reason}",
+                    course_id=decision.course_id,
+                )
+                self._refusals[decision.course_id] = (
+                    f"the decision could not be applied now ({reason}); "
+                    "the approval is still pending: try again later"
+                )
             self._decisions.pop(0)
 
     async def _on_decision(self, decision: ApprovalDecision) -> None:
@@ -543,8 +700,7 @@ class EmployeeLearningWorkflow:
                 # E.g. the approval's default approved it while the decision waited.
                 now = item.status if item is not None else "not in the plan"
                 self._refusals[decision.course_id] = (
-                    f"no approval is pending for course {decision.course_id} any more: "
-                    f"it is {now}"
+                    f"no approval is pending for course {decision.course_id} any more: it is {now}"
                 )
             return
         comment = f": {decision.comment}" if decision.comment else ""
@@ -623,6 +779,8 @@ class EmployeeLearningWorkflow:
                 [_course_line(item)],
                 facts={"days_left": str(due.days_before)},
             )
+        elif due.kind == "waitlist_check":
+            await self._check_waitlist(employee, item)
         elif due.kind == "overdue":
             item = self._move(item.course_id, "overdue", f"not completed by {item.due}")
             await self._notify(
@@ -656,6 +814,26 @@ class EmployeeLearningWorkflow:
                 f"overdue:{item.enrollment_id or item.course_id}",
             )
             await self._publish_all([overdue])
+
+    async def _check_waitlist(self, employee: Employee, item: PlanItemState) -> None:
+        """Ask the LMS about a waitlisted item: a seat it gave is enrolled, with reminders."""
+        held = await self._lms(
+            LmsActivities.status,
+            EnrollmentKey(employee_id=employee.id, course_id=item.course_id),
+        )
+        if held is not None and held.status == "enrolled":
+            self._record_enrollment(item, held, "", "a seat came free: enrolled from the waitlist")
+            await self._notify(
+                mail_keys.promoted(employee.id, item.course_id),
+                "enrollment",
+                _recipient(employee),
+                employee,
+                [_course_line(self._item_or_fail(item.course_id))],
+            )
+        elif held is None or held.status == "withdrawn":
+            self._move(item.course_id, "withdrawn", "the LMS no longer holds the waitlist place")
+        else:
+            self._upsert(item.model_copy(update={"lms_checked_at": workflow.now()}))
 
     # -- side effects (activities) ------------------------------------------------------------
 
@@ -814,21 +992,33 @@ class EmployeeLearningWorkflow:
         pending: list[EnrolledCourse] | None = None,
         facts: dict[str, str] | None = None,
     ) -> str | None:
-        """Send one email; a bad address is noted on the item and the plan carries on."""
+        """Send one email; a failure is noted on the item and the plan carries on.
+
+        Since `mail-as-activity`, the email is its own activity that nothing waits for: the
+        returned Message-ID is the one it goes out with (derived from `key`), and the item's
+        `notice` says whether it is pending, sent or failed.
+        """
+        req = NoticeRequest(
+            dedupe_key=key,
+            template=template,
+            to=to,
+            employee=employee,
+            courses=courses,
+            uncoverable=uncoverable or [],
+            pending=pending or [],
+            facts=facts or {},
+        )
+        if workflow.patched(MAIL_AS_ACTIVITY):
+            message_id = message_id_for(key)
+            course_ids = [c.course_id for c in courses]
+            self._set_notice(course_ids, template, message_id, "pending")
+            self._set(emails_in_flight=self._state.emails_in_flight + 1)
+            sending = asyncio.ensure_future(self._send(req, message_id, course_ids))
+            self._mail.add(sending)
+            sending.add_done_callback(self._mail.discard)
+            return message_id
         try:
-            sent = await call_local(
-                MailActivities.send_notice,
-                NoticeRequest(
-                    dedupe_key=key,
-                    template=template,
-                    to=to,
-                    employee=employee,
-                    courses=courses,
-                    uncoverable=uncoverable or [],
-                    pending=pending or [],
-                    facts=facts or {},
-                ),
-            )
+            sent = await call_local(MailActivities.send_notice, req)
         except ActivityError as err:
             reason = f"{template} email to {to.id} failed: {failure_text(err)}"
             self._note("notification-failed", reason)
@@ -838,6 +1028,42 @@ class EmployeeLearningWorkflow:
                     self._upsert(item.model_copy(update={"notification_error": reason}))
             return None
         return sent.message_id
+
+    async def _send(self, req: NoticeRequest, message_id: str, course_ids: list[str]) -> None:
+        """Send one email as an activity task and record how it went on its items."""
+        try:
+            await call_remote(MailActivities.send_notice, req, "mail")
+        except ActivityError as err:
+            reason = f"{req.template} email to {req.to.id} failed: {failure_text(err)}"
+            self._note("notification-failed", reason)
+            self._set_notice(course_ids, req.template, message_id, "failed", reason)
+        else:
+            self._set_notice(course_ids, req.template, message_id, "sent")
+        finally:
+            self._set(emails_in_flight=max(0, self._state.emails_in_flight - 1))
+
+    def _set_notice(
+        self,
+        course_ids: list[str],
+        template: str,
+        message_id: str,
+        status: NoticeStatus,
+        error: str | None = None,
+    ) -> None:
+        """Record an email's state on its items (a later email about an item supersedes it)."""
+        notice = NoticeState(
+            template=template, status=status, at=workflow.now(), message_id=message_id, error=error
+        )
+        for course_id in course_ids:
+            item = self._item(course_id)
+            if item is None:
+                continue
+            if status != "pending" and item.notice and item.notice.message_id != message_id:
+                continue
+            changes: dict[str, Any] = {"notice": notice}
+            if error is not None:
+                changes["notification_error"] = error
+            self._upsert(item.model_copy(update=changes))
 
     # -- state helpers ------------------------------------------------------------------------
 
