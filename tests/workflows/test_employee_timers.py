@@ -680,6 +680,7 @@ async def test_events_are_known_by_source_and_id_and_a_changed_repeat_is_a_confl
     assert [h.type for h in state.history][-1] == COURSE_COMPLETED
     conflict = next(e for e in state.timeline if e.kind == "conflicting-duplicate")
     assert conflict.event_id == "tm-12" and "first one stands" in conflict.text
+    await keep_history(handle, "dedupe_by_source")
 
 
 async def test_a_failed_event_is_retried_by_hr_once_its_cause_is_fixed(
@@ -719,6 +720,7 @@ async def test_a_failed_event_is_retried_by_hr_once_its_cause_is_fixed(
     with sessions() as s:
         person = s.get(EmployeeRow, emp)
         assert person is not None and person.role_id == "T-ROLE-LATER"
+    await keep_history(handle, "failed_event_retried")
 
 
 async def test_mail_that_fails_is_on_the_item_and_enrollment_goes_on(
@@ -733,6 +735,7 @@ async def test_mail_that_fails_is_on_the_item_and_enrollment_goes_on(
     assert item.notice is not None and item.notice.status == "failed"
     assert item.notice.template == "enrollment" and item.notification_error
     assert any(e.kind == "notification-failed" for e in state.timeline)
+    await keep_history(handle, "mail_failed")
 
 
 async def test_a_deadline_whose_dependency_is_down_backs_off_and_happens_later(
@@ -767,6 +770,7 @@ async def test_a_deadline_whose_dependency_is_down_backs_off_and_happens_later(
         lambda s: 7 in next(i for i in s.items if i.course_id == item.course_id).reminders_sent,
     )
     assert len(mails(settings, f"{emp}:reminder:{item.course_id}:7")) == 1
+    await keep_history(handle, "deadline_backoff")
 
 
 async def test_waitlisted_items_get_the_seat_the_lms_gives_and_a_leaver_leaves_the_waitlist(
@@ -820,6 +824,7 @@ async def test_waitlisted_items_get_the_seat_the_lms_gives_and_a_leaver_leaves_t
                 )
             )
         assert held == {"withdrawn"}, held
+        await keep_history(handle, "waitlist_seat_then_left")
     finally:
         with sessions.begin() as s:
             for course in courses:
