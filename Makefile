@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-slow lint setup doctor down status clean postgres
+.PHONY: install demo test test-slow lint setup doctor down status clean postgres chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,21 @@ postgres:
 		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 	fi
 
+## chromium: Debian's chromium for the console's browser test (Playwright drives it; no
+## browser download). Installed with apt-get when missing (needs root); else the test skips.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
 ## test: lint, type-check, then every test against the real embedded servers.
 test: $(STAMP) postgres
 	$(MAKE) lint
 	$(PY) -m pytest
 
 ## test-slow: the long real-stack runs (marked `slow`): a fresh non-editable install, ...
-test-slow: $(STAMP) postgres
+test-slow: $(STAMP) postgres chromium
 	$(PY) -m pytest -m slow
 
 lint: $(STAMP)

@@ -42,6 +42,12 @@ class LmsCode(StrEnum):
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
     CONFLICT = "conflict"
+    NOT_ENROLLED = "not_enrolled"
+    """Moodle ``usernotenroled``: not a tracked student (a teacher, a suspended enrolment)."""
+    NO_COMPLETION_CRITERIA = "no_completion_criteria"
+    """Moodle ``nocriteriaset``: completion tracking is on but the course has no criteria."""
+    COMPLETION_NOT_VIEWABLE = "completion_not_viewable"
+    """Moodle ``cannotviewreport``: completion tracking off, or no ``report/completion:view``."""
 
 
 PERMANENT_LMS_CODES: Final = frozenset(
@@ -53,6 +59,9 @@ PERMANENT_LMS_CODES: Final = frozenset(
         LmsCode.ACCESS_DENIED,
         LmsCode.INVALID_REQUEST,
         LmsCode.PROTOCOL,
+        LmsCode.NOT_ENROLLED,
+        LmsCode.NO_COMPLETION_CRITERIA,
+        LmsCode.COMPLETION_NOT_VIEWABLE,
     }
 )
 """LMS codes that trying again cannot fix (the plan item fails with the reason)."""

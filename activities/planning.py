@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,8 +23,11 @@ from temporalio import activity
 
 from activities.directory import DirectoryActivities
 from activities.errors import FailureType, LmsCode, permanent
+from activities.goals import goal_objectives, stored_goals
 from activities.objectives import sets_in_force
-from activities.skills.gaps import assess, compute_gaps, effective_requirements
+from activities.rollout.applied import record_applied
+from activities.skills.gaps import DEFAULT_MIN_GAP, assess, decide_gaps, effective_requirements
+from activities.skills.reasons import worded_items
 from activities.skills.selection import CatalogIndex, choose_courses
 from activities.store.engine import writer_lock
 from activities.store.tables import (
@@ -34,6 +38,7 @@ from activities.store.tables import (
     RoleRow,
     SkillRow,
 )
+from activities.store.waivers import active_waivers
 from schemas.learning import (
     CompletionOutcome,
     CompletionRequest,
@@ -44,8 +49,10 @@ from schemas.learning import (
     ReviewPlanRequest,
 )
 from schemas.skills import (
+    AssessmentPolicy,
     Evidence,
     Gap,
+    Objective,
     ObjectiveSet,
     Plan,
     Role,
@@ -55,7 +62,7 @@ from schemas.skills import (
 )
 
 DEFAULT_POLICY = "manager_over_self"
-MIN_GAP = 0.5
+MIN_GAP = DEFAULT_MIN_GAP
 """Gaps smaller than this (in scale levels) are within rating noise and enroll nobody."""
 UNKNOWN_SHOWN = 5
 """Unknown skill ids a flag names; the rest are counted."""
@@ -74,6 +81,9 @@ _EVIDENCE = select(
     EvidenceRow.ref,
     EvidenceRow.rater_id,
 ).where(EvidenceRow.employee_id == bindparam("employee_id"))
+_RECORDED = select(EvidenceRow.source_event, EvidenceRow.event_time).where(
+    EvidenceRow.employee_id == bindparam("employee_id"), EvidenceRow.ref == bindparam("ref")
+)
 _INSERT_EVIDENCE_SQLITE = sqlite_insert(EvidenceRow).on_conflict_do_nothing()
 _INSERT_EVIDENCE_PG = postgresql_insert(EvidenceRow).on_conflict_do_nothing()
 
@@ -95,6 +105,9 @@ class _Context:
     objective_sets: list[ObjectiveSet]
     completed: set[str]
     enrolled: set[str]
+    waived: dict[str, str] = field(default_factory=dict)
+    goals: list[Objective] = field(default_factory=list)
+    """The employee's active goals, each as an objective ("goal:<id>"; activities/goals.py)."""
 
 
 def review_evidence(req: PlanRequest) -> list[Evidence]:
@@ -114,6 +127,42 @@ def review_evidence(req: PlanRequest) -> list[Evidence]:
         )
         for r in review.ratings
     ]
+
+
+def is_correction(
+    recorded: list[tuple[str | None, datetime | None]],
+    event_id: str,
+    event_time: datetime | None,
+) -> bool | None:
+    """Whether an event's ratings of a review replace the review's recorded ones.
+
+    The rule "corrected review" (docs/decisions.md): an event for a review already recorded
+    by another event is a correction when its CloudEvents ``time`` is later; on equal times,
+    or when either has none, the later arrival wins (this one: events reach the planner in
+    the order the employee's workflow handles them).
+
+    Args:
+        recorded: (source event, event time) of the review's recorded rows.
+        event_id: The event now planning.
+        event_time: Its CloudEvents ``time``.
+
+    Returns:
+        None when nothing is recorded for the review or the same event recorded it (insert
+        what is missing: a retry); True to replace; False to keep the recorded ratings.
+
+    """
+    others = [(e, t) for e, t in recorded if e != event_id]
+    if not others:
+        return None
+    times = [_aware(t) for _, t in others if t is not None]
+    if event_time is None or len(times) < len(others):
+        return True
+    return _aware(event_time) >= max(times)
+
+
+def _aware(t: datetime) -> datetime:
+    """``t`` with a time zone: SQLite returns stored times without one (they are UTC)."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def unknown_skills_flag(skill_ids: list[str]) -> UncoverableGap:
@@ -148,27 +197,60 @@ class PlanningActivities:
         self,
         sessions: sessionmaker[Session],
         directory: DirectoryActivities | None = None,
-        policy: str = DEFAULT_POLICY,
+        policy: str | AssessmentPolicy = DEFAULT_POLICY,
         min_gap: float = MIN_GAP,
         catalog_ttl: float = 30.0,
+        today: Callable[[], date] = date.today,
     ) -> None:
         """Build the activity over a database session factory and an assessment policy.
 
-        `directory` looks employees up for `plan_review` (default: the same database).
+        `directory` looks employees up for `plan_review` (default: the same database);
+        `policy` and `min_gap` are the evidence aggregation policy and the noise threshold
+        (settings ``TALENTLOOP_ASSESSMENT_POLICY`` / ``TALENTLOOP_MIN_GAP``), recorded with
+        each plan; `today` is the clock plans are assessed by.
         """
         self._sessions = sessions
         self._directory = directory or DirectoryActivities(sessions)
         self._policy = policy
+        self._policy_name = policy if isinstance(policy, str) else policy.name
         self._min_gap = min_gap
+        self._today = today
         self._catalog_ttl = catalog_ttl
         self._catalog_lock = threading.Lock()
         self._cached: tuple[float, _Reference] | None = None
         self._objective_sets: dict[tuple[str, int], ObjectiveSet] = {}
 
-    def _store_evidence(self, s: Session, employee_id: str, evidence: list[Evidence]) -> None:
-        """Insert the evidence in one statement; rows already there (a retry) are kept."""
+    def _store_evidence(
+        self,
+        s: Session,
+        employee_id: str,
+        evidence: list[Evidence],
+        event_id: str | None = None,
+        event_time: datetime | None = None,
+    ) -> None:
+        """Insert the evidence in one statement; rows already there (a retry) are kept.
+
+        A review's evidence recorded by another event is replaced when this event is its
+        correction (:func:`is_correction`), and left as it is when this event is older.
+        """
         if not evidence:
             return
+        if event_time is not None:
+            event_time = _aware(event_time).astimezone(UTC)  # SQLite keeps no offset
+        if event_id is not None:
+            ref = evidence[0].ref
+            recorded = [
+                (e, t) for e, t in s.execute(_RECORDED, {"employee_id": employee_id, "ref": ref})
+            ]
+            correction = is_correction(recorded, event_id, event_time)
+            if correction is False:
+                return
+            if correction:
+                s.execute(
+                    delete(EvidenceRow).where(
+                        EvidenceRow.employee_id == employee_id, EvidenceRow.ref == ref
+                    )
+                )
         rows = [
             {
                 "employee_id": employee_id,
@@ -179,6 +261,8 @@ class PlanningActivities:
                 "observed_at": e.observed_at,
                 "ref": e.ref,
                 "rater_id": e.rater_id,
+                "source_event": event_id,
+                "event_time": event_time,
             }
             for e in evidence
         ]
@@ -227,8 +311,17 @@ class PlanningActivities:
             if self._cached is not None and now - self._cached[0] < self._catalog_ttl:
                 return self._cached[1]
         reference = _Reference(
-            catalog=CatalogIndex(c.to_course() for c in s.scalars(select(CourseRow))),
-            skills={r.id: Skill(id=r.id, name=r.name) for r in s.scalars(select(SkillRow))},
+            catalog=CatalogIndex(
+                c.to_course() for c in s.scalars(select(CourseRow).where(CourseRow.offered))
+            ),
+            skills={
+                r.id: Skill(
+                    id=r.id,
+                    name=r.name,
+                    anchors={int(k): v for k, v in (r.anchors or {}).items()},
+                )
+                for r in s.scalars(select(SkillRow))
+            },
         )
         with self._catalog_lock:
             self._cached = (now, reference)
@@ -259,22 +352,37 @@ class PlanningActivities:
                 for c, st, source in taken
                 if st not in ("completed", "withdrawn") and source != event_id
             },
+            waived=active_waivers(s, employee.id),
+            goals=goal_objectives(
+                stored_goals(s, employee.id),
+                objective_sets,
+                employee.role_id,
+                employee.department,
+                on,
+            ),
         )
 
     def _gaps(
         self, ctx: _Context, employee: Employee, on: date, evidence: list[Evidence]
     ) -> tuple[list[Gap], dict[str, float]]:
+        """The gaps by the rules of docs/decisions.md, and the assessed levels."""
         assessed = assess(evidence, policy=self._policy, on=on)
-        # A role skill nobody has rated yet is unknown, not a gap; a skill a strategic
-        # objective asks for is a gap until there is evidence of it.
-        requirements = [
-            r
-            for r in effective_requirements(ctx.role, ctx.objective_sets, employee.department, on)
-            if r.skill_id in assessed or r.objective_id is not None
-        ]
-        gaps = compute_gaps(requirements, assessed, ctx.skills)
+        requirements = effective_requirements(
+            ctx.role, [*ctx.objective_sets, *ctx.goals], employee.department, on
+        )
+        gaps = decide_gaps(
+            requirements, assessed, ctx.skills, min_gap=self._min_gap, waived=ctx.waived
+        )
         levels = {k: a.level for k, a in assessed.items()}
-        return [g for g in gaps if g.size >= self._min_gap], levels
+        return gaps, levels
+
+    def _as_of(self, now: date, evidence: list[Evidence]) -> date:
+        """The day to assess as of: now, or the newest evidence's day if that is later.
+
+        Whatever order events arrive in, no evidence is left out (the rule "assess as of
+        now", docs/decisions.md).
+        """
+        return max([now, *(e.observed_at for e in evidence)])
 
     def _unknown_skills(self, skill_ids: list[str]) -> list[str]:
         """Those of `skill_ids` the framework does not hold, in their order.
@@ -297,7 +405,7 @@ class PlanningActivities:
         ``uncoverable`` (`unknown_skills_flag`).
         """
         employee = req.employee
-        on = req.review.completed_at.date() if req.review else req.on or date.today()
+        now = req.on or self._today()
         flags: list[UncoverableGap] = []
         if req.review is not None:
             evidence = review_evidence(req)
@@ -307,28 +415,41 @@ class PlanningActivities:
                 evidence = [e for e in evidence if e.skill_id not in ignored]
                 flags.append(unknown_skills_flag(unknown))
             with writer_lock(self._sessions), self._sessions.begin() as s:
-                self._store_evidence(s, employee.id, evidence)
+                self._store_evidence(s, employee.id, evidence, req.event_id, req.event_time)
         with self._sessions() as s:
+            on = self._as_of(now, self._evidence(s, employee.id))
             ctx = self._load(s, employee, on, req.event_id)
         gaps, levels = self._gaps(ctx, employee, on, ctx.evidence)
         plan: Plan = choose_courses(
             gaps, ctx.catalog, assessed=levels, completed=ctx.completed, enrolled=ctx.enrolled
         )
+        items = worded_items(plan.items, gaps, ctx.skills, employee.locale)
+        plan = plan.model_copy(update={"items": tuple(items)})
         if flags:
             plan = plan.model_copy(update={"uncoverable": (*plan.uncoverable, *flags)})
         return LearningPlan(
             employee_id=employee.id,
             event_id=req.event_id,
-            policy=self._policy,
+            policy=self._policy_name,
             gaps=gaps,
             plan=plan,
             objective_sets=[f"{o.id}@v{o.version}" for o in ctx.objective_sets],
+            min_gap=self._min_gap,
+            assessed_on=on,
+            waived=dict(ctx.waived),
         )
 
     @activity.defn(name="skills.plan")
     def plan_activity(self, req: PlanRequest) -> LearningPlan:
-        """Compute the employee's gaps and plan (idempotent: review evidence upserts)."""
-        return self.plan(req)
+        """Compute the employee's gaps and plan (idempotent: review evidence upserts).
+
+        A re-plan a rollout asked for (``req.applies``) records the objective-set version as
+        the one the employee last applied (``activities.rollout.applied``).
+        """
+        planned = self.plan(req)
+        if req.applies is not None:
+            record_applied(self._sessions, req.applies, req.event_id, datetime.now(UTC))
+        return planned
 
     @activity.defn(name="skills.plan_review")
     def plan_review(self, req: ReviewPlanRequest) -> ReviewPlan:
@@ -340,7 +461,12 @@ class PlanningActivities:
         """
         employee = self._directory.get_employee(req.employee_id)
         planned = self.plan(
-            PlanRequest(employee=employee, event_id=req.event_id, review=req.review)
+            PlanRequest(
+                employee=employee,
+                event_id=req.event_id,
+                review=req.review,
+                event_time=req.event_time,
+            )
         )
         return ReviewPlan(employee=employee, planned=planned)
 
@@ -357,7 +483,6 @@ class PlanningActivities:
                 completion as failed with the reason instead of congratulating.
         """
         employee = req.employee
-        on = req.completed_at.date()
         with self._sessions() as s:
             course = s.get(CourseRow, req.course_id)
         if course is None:
@@ -373,7 +498,7 @@ class PlanningActivities:
                 skill_id=t.skill_id,
                 level=t.to_level,
                 source="course",
-                observed_at=on,
+                observed_at=req.completed_at.date(),
                 ref=f"course:{req.course_id}",
             )
             for t in teaches
@@ -381,6 +506,7 @@ class PlanningActivities:
         with writer_lock(self._sessions), self._sessions.begin() as s:
             self._store_evidence(s, employee.id, evidence)
         with self._sessions() as s:
+            on = self._as_of(self._today(), self._evidence(s, employee.id))
             ctx = self._load(s, employee, on, req.event_id)
         before_evidence = [e for e in ctx.evidence if e.ref != f"course:{req.course_id}"]
         before, _ = self._gaps(ctx, employee, on, before_evidence)

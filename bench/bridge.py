@@ -530,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     verdict = "PASS" if ratio >= TARGET else "FAIL"
     out(f"ratio (geometric mean of the rounds) = {ratio:.2f}  target >= {TARGET:.2f}: {verdict}")
+    out(
+        f"sizing: {best_bridge.rate:.0f} events/s per bridge (one bridge, {args.partitions} "
+        f"partitions, {os.cpu_count()} cores shared with Temporal and the broker)"
+    )
 
     def per_event(rs: list[Result], key: str) -> float:
         return sum(r.cpu.get(key, 0.0) for r in rs) * 1000 / sum(r.events for r in rs)

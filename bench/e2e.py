@@ -299,6 +299,11 @@ async def bench(
         f"{'PASS' if share >= 0.6 else 'FAIL'})"
     )
     print(
+        f"sizing: {burst_rate / args.workers:.1f} reviews/s per worker process "
+        f"({args.workers} worker process(es) on {os.cpu_count()} cores shared with Temporal, "
+        "the broker, the sink and the bridge)"
+    )
+    print(
         f"p99 at half the maximum rate = {p99:.2f} s  (target <= 2 s: "
         f"{'PASS' if p99 <= 2 else 'FAIL'})"
     )

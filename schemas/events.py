@@ -47,11 +47,15 @@ from schemas.outbound import (
     ENROLLMENT_CREATED,
     ENROLLMENT_OVERDUE,
     GAP_CLOSED,
+    GOAL_ALIGNED,
+    GOAL_UNALIGNED,
     ROLLOUT_COMPLETED,
     TALENTLOOP_SOURCE,
     EnrollmentCreated,
     EnrollmentOverdue,
     GapClosed,
+    GoalAligned,
+    GoalUnaligned,
     OutboundData,
     RolloutCompleted,
     event_id_for,
@@ -66,6 +70,9 @@ __all__ = [
     "ENROLLMENT_OVERDUE",
     "EVENT_TYPES",
     "GAP_CLOSED",
+    "GOAL_ALIGNED",
+    "GOAL_CHANGED",
+    "GOAL_UNALIGNED",
     "OBJECTIVES_CHANGED",
     "REVIEW_COMPLETED",
     "REVIEW_SCALES",
@@ -76,6 +83,9 @@ __all__ = [
     "CourseCompleted",
     "EmployeeUpdated",
     "EventSpec",
+    "GoalAlignmentRef",
+    "GoalChanged",
+    "GoalSkill",
     "Id",
     "InboundEvent",
     "ObjectiveSkill",
@@ -91,6 +101,7 @@ REVIEW_COMPLETED = "review.completed.v1"
 COURSE_COMPLETED = "course.completed.v1"
 EMPLOYEE_UPDATED = "employee.updated.v1"
 OBJECTIVES_CHANGED = "objectives.changed.v1"
+GOAL_CHANGED = "goal.changed.v1"
 
 _Strict = StrictModel
 """Former name of the strict base model."""
@@ -359,10 +370,86 @@ class ObjectivesChanged(StrictModel):
         )
 
 
+class GoalSkill(StrictModel):
+    """A skill an employee's goal needs, with the level it needs."""
+
+    skill_id: Id
+    """The skill, e.g. "onet:2.B.3.e"; the bridge refuses one the framework does not hold."""
+    target_level: Annotated[float, Field(ge=0, le=7)]
+    """Level the goal needs, on the framework scale (O*NET LV 0-7)."""
+
+
+class GoalAlignmentRef(StrictModel):
+    """A strategic objective a goal is aligned to (cascaded from)."""
+
+    objective_set_id: Id
+    """The objective set, e.g. "strategy-2027"."""
+    objective_id: Id
+    """The objective in that set, e.g. "Q3-cloud"; whichever version of the set is in force."""
+
+
+class GoalChanged(StrictModel):
+    """`goal.changed.v1`: an employee's own goal was set, updated, completed or cancelled.
+
+    As a goal-management system (SuccessFactors, Workday Goals, Lattice, 15Five) exports it.
+    Each event carries the goal's whole current state. A goal's required skills are its own
+    ``skills``, or else the requirements of the objectives it is aligned to that apply to the
+    employee; a ``completed`` or ``cancelled`` goal requires nothing any more.
+    """
+
+    KEY_FIELD: ClassVar[str] = "employee_id"
+
+    goal_id: Id
+    """The goal, unique in the goal system."""
+    employee_id: Id
+    """The goal's owner (the Kafka key)."""
+    title: Text = Field(repr=False)
+    """What the goal is: personal data, never logged."""
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        default=None, repr=False
+    )
+    """Free text: personal data, stored but never logged."""
+    change: Literal["set", "updated", "completed", "cancelled"]
+    """What happened to the goal."""
+    due: date | None = None
+    """When the goal is due; training for it is due by then. Absent: no deadline."""
+    weight: Annotated[float, Field(ge=0, le=100)] | None = None
+    """The goal's weight in percent of the employee's goals (0-100), if the system weighs."""
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    """1 (low) .. 5 (high), if the system ranks instead of weighing; ``weight`` wins."""
+    aligned_to: Annotated[list[GoalAlignmentRef], Field(max_length=20)] = Field(
+        default_factory=list
+    )
+    """The strategic objectives the goal is aligned to (0-20, none twice)."""
+    skills: Annotated[list[GoalSkill], Field(max_length=50)] = Field(default_factory=list)
+    """Skills the goal needs (0-50, none twice); absent: those of the aligned objectives."""
+
+    @model_validator(mode="after")
+    def _check(self) -> GoalChanged:
+        if len({s.skill_id for s in self.skills}) != len(self.skills):
+            raise ValueError("skills name a skill twice")
+        refs = {(a.objective_set_id, a.objective_id) for a in self.aligned_to}
+        if len(refs) != len(self.aligned_to):
+            raise ValueError("aligned_to names an objective twice")
+        return self
+
+    @property
+    def planning_priority(self) -> float:
+        """The goal's priority 1-5 for weighing its requirements.
+
+        ``weight`` (0-100 %) maps linearly onto 1-5 (0 % -> 1, 50 % -> 3, 100 % -> 5); else
+        ``priority``; else 3.
+        """
+        if self.weight is not None:
+            return 1.0 + 4.0 * self.weight / 100.0
+        return float(self.priority if self.priority is not None else 3)
+
+
 EMPLOYEE_EVENT_MODELS: dict[str, type[StrictModel]] = {
     REVIEW_COMPLETED: ReviewCompleted,
     COURSE_COMPLETED: CourseCompleted,
     EMPLOYEE_UPDATED: EmployeeUpdated,
+    GOAL_CHANGED: GoalChanged,
 }
 """Event types routed to the employee's workflow, with the model that validates `data`."""
 
@@ -555,6 +642,24 @@ EVENT_TYPES: dict[str, EventSpec] = {
             },
         ),
         _spec(
+            GOAL_CHANGED,
+            GoalChanged,
+            "topic_goals",
+            "inbound",
+            "goal system",
+            {
+                "goal_id": "g-2027-E00017-1",
+                "employee_id": "E00017",
+                "title": "Security architecture certification",
+                "description": "Free text; never logged.",
+                "change": "set",
+                "due": "2027-09-30",
+                "weight": 40,
+                "aligned_to": [{"objective_set_id": "strategy-2027", "objective_id": "Q1-cloud"}],
+                "skills": [{"skill_id": "onet:2.B.3.e", "target_level": 4.5}],
+            },
+        ),
+        _spec(
             ENROLLMENT_CREATED,
             EnrollmentCreated,
             "topic_outbound",
@@ -619,6 +724,40 @@ EVENT_TYPES: dict[str, EventSpec] = {
                 "finished_at": "2027-01-04T11:42:10Z",
             },
         ),
+        _spec(
+            GOAL_ALIGNED,
+            GoalAligned,
+            "topic_outbound",
+            "outbound",
+            "talentloop",
+            {
+                "employee_id": "E00017",
+                "goal_id": "g-2027-E00017-1",
+                "objectives": [
+                    {
+                        "objective_set_id": "strategy-2027",
+                        "objective_set_version": 2,
+                        "objective_id": "Q1-cloud",
+                    }
+                ],
+                "skills": ["onet:2.B.3.e"],
+                "source_event_id": "example-goal-changed-1",
+            },
+        ),
+        _spec(
+            GOAL_UNALIGNED,
+            GoalUnaligned,
+            "topic_outbound",
+            "outbound",
+            "talentloop",
+            {
+                "employee_id": "E00017",
+                "goal_id": "g-2027-E00017-2",
+                "reason": "objective strategy-2027/Q9-gone is not in force",
+                "skills": [],
+                "source_event_id": "example-goal-changed-2",
+            },
+        ),
     )
 }
 """Every event type of the contract, inbound and outbound, by versioned type."""
@@ -654,6 +793,9 @@ class InboundEvent(BaseModel):
     employee_update: EmployeeUpdated | None = None
     objectives: ObjectivesApplied | None = None
     """For `objectives.changed.v1`: the objective-set version a rollout asks to apply."""
+    goal: GoalChanged | None = Field(default=None, exclude_if=lambda v: v is None)
+    """For `goal.changed.v1`: the goal's new state. Optional and left out of the payload when
+    None, so histories recorded before goals existed decode, and serialize, as before."""
     traceparent: str | None = Field(default=None, exclude_if=lambda v: v is None)
     """The W3C ``traceparent`` the event came with (a CloudEvents extension attribute), kept
     for tracing; None when absent or malformed. Optional with a default, so events recorded in
@@ -663,6 +805,8 @@ class InboundEvent(BaseModel):
     @property
     def employee_id(self) -> str:
         """The employee the event is about."""
-        body = self.review or self.completion or self.employee_update or self.objectives
+        body = (
+            self.review or self.completion or self.employee_update or self.objectives or self.goal
+        )
         assert body is not None
         return body.employee_id

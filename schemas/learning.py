@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import InboundEvent, ReviewCompleted
+from schemas.events import InboundEvent, ObjectivesApplied, ReviewCompleted
 from schemas.skills import Gap, Plan
 
 
@@ -44,6 +44,9 @@ class PlanRequest(_Model):
     event_time: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
     """The review event's CloudEvents ``time``: of two events for the same review, the later
     one is the correction that counts (ties, or no time: the later arrival)."""
+    applies: ObjectivesApplied | None = Field(default=None, exclude_if=lambda v: v is None)
+    """For a re-plan a rollout asked for: the objective-set version it applies (the planner
+    records it as the version this employee last applied, for the rollout's reconciliation)."""
 
 
 class LearningPlan(_Model):
@@ -128,6 +131,7 @@ ItemStatus = Literal[
     "waitlisted",
     "enrolled",
     "in_progress",
+    "scheduled",
     "completed",
     "overdue",
     "waived",
@@ -136,10 +140,18 @@ ItemStatus = Literal[
     "failed",
 ]
 """Where a plan item is. Open: proposed, awaiting_approval, waitlisted, enrolled, in_progress,
-overdue."""
+overdue, scheduled (the learning-hours budget puts it in a later month: enrolled then)."""
 
 OPEN_STATUSES: frozenset[str] = frozenset(
-    {"proposed", "awaiting_approval", "waitlisted", "enrolled", "in_progress", "overdue"}
+    {
+        "proposed",
+        "awaiting_approval",
+        "waitlisted",
+        "enrolled",
+        "in_progress",
+        "overdue",
+        "scheduled",
+    }
 )
 ENROLLED_STATUSES: frozenset[str] = frozenset({"enrolled", "in_progress", "overdue"})
 
@@ -186,6 +198,8 @@ class PlanItemState(_Model):
     reminders_sent: list[int] = Field(default_factory=list)
     overdue_notified: bool = False
     notification_error: str | None = None
+    enroll_on: date | None = Field(default=None, exclude_if=lambda v: v is None)
+    """For a scheduled item: the day it is enrolled (the learning-hours budget deferred it)."""
     lms_checked_at: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
     """When the LMS was last asked about this waitlisted item (a seat may have come free)."""
     notice: NoticeState | None = Field(default=None, exclude_if=lambda v: v is None)
@@ -245,6 +259,21 @@ class LearningPolicy(_Model):
     escalate_overdue: bool = True
     hr_approver_id: str | None = None
     """Who approves for an employee whose manager the directory does not know yet."""
+    hours_per_month: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Learning hours a plan may ask per month (None: no budget): due dates are staggered, and
+    what does not fit the next three months is scheduled for later (docs/decisions.md)."""
+    hours_by_department: dict[str, float] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Budget overrides by department."""
+    hours_by_role: dict[str, float] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Budget overrides by role id (win over the department's)."""
+
+    def hours_for(self, role_id: str, department: str) -> float | None:
+        """The learning-hours budget of an employee in `role_id` and `department`."""
+        if self.hours_per_month is None:
+            return None
+        if role_id in self.hours_by_role:
+            return self.hours_by_role[role_id]
+        return self.hours_by_department.get(department, self.hours_per_month)
 
 
 class ApprovalDecision(_Model):
@@ -280,6 +309,18 @@ class EventRetry(_Model):
     """The failed event's id; empty: every failed event, oldest first."""
     by: str
     """Who asked (recorded on the timeline)."""
+    reason: str = ""
+
+
+class GapOverride(_Model):
+    """HR waived or restored one of the employee's gaps (a Temporal update).
+
+    The override is recorded in the app database first; the workflow notes it and re-plans.
+    """
+
+    skill_id: str
+    action: Literal["waived", "restored"]
+    by: str
     reason: str = ""
 
 

@@ -28,6 +28,8 @@ ENROLLMENT_CREATED = "enrollment.created.v1"
 ENROLLMENT_OVERDUE = "enrollment.overdue.v1"
 GAP_CLOSED = "gap.closed.v1"
 ROLLOUT_COMPLETED = "rollout.completed.v1"
+GOAL_ALIGNED = "goal.aligned.v1"
+GOAL_UNALIGNED = "goal.unaligned.v1"
 
 TALENTLOOP_SOURCE = "urn:talentloop"
 """The default ``source`` of events talentloop publishes."""
@@ -165,7 +167,67 @@ class RolloutCompleted(StrictModel):
         return (self.objective_set_id, str(self.version))
 
 
-OutboundData = EnrollmentCreated | EnrollmentOverdue | GapClosed | RolloutCompleted
+class AlignedObjective(StrictModel):
+    """An objective in force that a goal is aligned to, with the set version in force."""
+
+    objective_set_id: Id
+    """The objective set."""
+    objective_set_version: Annotated[int, Field(ge=1)]
+    """The version of the set in force when the alignment was computed."""
+    objective_id: Id
+    """The objective."""
+
+
+class GoalAligned(StrictModel):
+    """`goal.aligned.v1`: an employee's goal is aligned to at least one objective in force."""
+
+    KEY_FIELD: ClassVar[str] = "employee_id"
+
+    employee_id: Id
+    """The goal's owner (the Kafka key)."""
+    goal_id: Id
+    """The goal."""
+    objectives: Annotated[list[AlignedObjective], Field(min_length=1, max_length=20)]
+    """The objectives in force it is aligned to."""
+    skills: Annotated[list[Id], Field(max_length=200)] = Field(default_factory=list)
+    """Skills the goal requires of the employee (its own, or derived from the objectives)."""
+    source_event_id: EventId
+    """CloudEvent id of the ``goal.changed`` event the alignment was computed for."""
+
+    def identity(self) -> tuple[str, ...]:
+        """What distinguishes this occurrence from others with the same cause."""
+        return (self.employee_id, self.goal_id)
+
+
+class GoalUnaligned(StrictModel):
+    """`goal.unaligned.v1`: an employee's goal is aligned to no objective in force."""
+
+    KEY_FIELD: ClassVar[str] = "employee_id"
+
+    employee_id: Id
+    """The goal's owner (the Kafka key)."""
+    goal_id: Id
+    """The goal."""
+    reason: Reason
+    """Why, e.g. "aligned to no objective" or "objective strategy-2027/Q9 is not in force"."""
+    skills: Annotated[list[Id], Field(max_length=200)] = Field(default_factory=list)
+    """Skills the goal still requires of the employee (only those it names itself)."""
+    source_event_id: EventId
+    """CloudEvent id of the ``goal.changed`` event the alignment was computed for."""
+
+    def identity(self) -> tuple[str, ...]:
+        """What distinguishes this occurrence from others with the same cause."""
+        return (self.employee_id, self.goal_id)
+
+
+OutboundData = (
+    EnrollmentCreated
+    | EnrollmentOverdue
+    | GapClosed
+    | RolloutCompleted
+    | GoalAligned
+    | GoalUnaligned
+)
 """The data of any outbound event."""
 
 OUTBOUND_EVENT_MODELS: dict[str, type[OutboundData]] = {
@@ -173,6 +235,8 @@ OUTBOUND_EVENT_MODELS: dict[str, type[OutboundData]] = {
     ENROLLMENT_OVERDUE: EnrollmentOverdue,
     GAP_CLOSED: GapClosed,
     ROLLOUT_COMPLETED: RolloutCompleted,
+    GOAL_ALIGNED: GoalAligned,
+    GOAL_UNALIGNED: GoalUnaligned,
 }
 """Outbound event types with the model of their data."""
 

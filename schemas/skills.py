@@ -261,7 +261,9 @@ class AssessmentPolicy(_Frozen):
     Attributes:
         name: "manager_over_self": the latest rating from the most authoritative source present
             (manager > import > peer > self; same-day ratings averaged), raised by courses
-            completed since; "latest": the most recent evidence; "highest": the highest level;
+            completed since; "latest": the most recent rating (same-day ratings: the most
+            authoritative source, averaged), raised by courses completed since (a course never
+            lowers it); "highest": the highest level;
             "recency_weighted_mean": mean weighted by source weight x half-life decay.
         half_life_days: Age at which evidence counts half, for "recency_weighted_mean".
         source_weights: Weight of each source, for "recency_weighted_mean".
@@ -289,6 +291,9 @@ class EffectiveRequirement(_Frozen):
         objective_set: "<set id>@v<version>" of that objective.
         due: The objective's due date.
         baseline: The role's own level for the skill (0 when the role does not require it).
+        claimed_by: The objective that asks for the skill, whichever requirement won the
+            target (the winner when an objective won); None when no objective asks for it.
+            An objective's claim makes an unrated skill a gap (docs/decisions.md).
 
     """
 
@@ -301,6 +306,7 @@ class EffectiveRequirement(_Frozen):
     objective_set: str | None = None
     due: date | None = None
     baseline: float = 0.0
+    claimed_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class AssessedLevel(_Frozen):
@@ -338,6 +344,7 @@ class Gap(_Frozen):
         due: Due date of that objective.
         evidence: Evidence that determined the current level.
         policy: Assessment policy used.
+        claimed_by: The objective asking for the skill (also when the role set the target).
 
     """
 
@@ -353,6 +360,7 @@ class Gap(_Frozen):
     due: date | None = None
     evidence: tuple[Evidence, ...] = ()
     policy: str = ""
+    claimed_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @property
     def weighted_size(self) -> float:
@@ -460,6 +468,8 @@ class PlanItem(_Frozen):
         value: Weighted gap closure it brings (weight x levels), 0 for a supporting course.
         depends_on: Earlier plan courses it needs (prerequisites, providers of starting levels).
         session_id: Assigned session, when seats are allocated.
+        detail: The reason with the numbers (levels on the 0-7 scale), for the detail view,
+            when ``reason`` is in words (empty: ``reason`` has the numbers).
 
     """
 
@@ -472,6 +482,7 @@ class PlanItem(_Frozen):
     value: float = 0.0
     depends_on: tuple[str, ...] = ()
     session_id: str | None = None
+    detail: str = Field(default="", exclude_if=lambda v: not v)
 
 
 class UncoverableGap(_Frozen):

@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 A = TypeVar("A")
 R = TypeVar("R")
 
-CallKind = Literal["employee", "mail", "poll", "poll-record", "rollout-record"]
+CallKind = Literal["employee", "mail", "poll", "poll-record", "rollout-record", "rollout"]
 
 BOUNDED_RETRIES = "bounded-retries"
 """Patch: every call gives up after its kind's bound (`CallPolicy.give_up_after`, `attempts`)."""
@@ -86,6 +86,14 @@ CALLS: Final[dict[CallKind, CallPolicy]] = {
     "rollout-record": CallPolicy(
         timedelta(seconds=60),
         RetryPolicy(maximum_interval=timedelta(minutes=1)),
+        give_up_after=timedelta(hours=1),
+    ),
+    # A rollout's own calls: its configuration, a batch of signals to employees, the canary's
+    # health, the outcome. Temporal or the database down for an hour fails the rollout's step
+    # (the rollout pauses itself and says why).
+    "rollout": CallPolicy(
+        timedelta(minutes=5),
+        RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
         give_up_after=timedelta(hours=1),
     ),
 }

@@ -40,7 +40,7 @@ def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except LmsError as err:
-        raise as_application_error(err) from err
+        raise as_application_error(err) from None
 
 
 class LmsActivities:

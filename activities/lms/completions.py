@@ -11,6 +11,9 @@ skips what was delivered, and the event id (`completion_event_id`) is the same o
 from __future__ import annotations
 
 import json
+import logging
+import math
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.lms.activities import as_application_error
-from activities.lms.port import LmsError, LmsPort
+from activities.lms.ledger import COMPLETED
+from activities.lms.port import LmsError, LmsPort, TrackedCompletions
 from activities.store.tables import LmsCompletionDeliveryRow, LmsPollCursorRow
 from schemas.events import COURSE_COMPLETED, EVENT_TYPES
 from schemas.lms import Completion, CompletionsRequest, PolledCompletions
@@ -38,6 +42,39 @@ class PollRequest(BaseModel):
     course_ids: list[str] | None = None
     activity_task_queue: str | None = None
     """Task queue of the LMS activities (the rate-limited LMS queue); None: the workflow's."""
+    period_s: float | None = Field(None, gt=0)
+    """Seconds between polls (the Schedule's period): one poll stays inside it."""
+    calls_per_second: float | None = Field(None, gt=0)
+    """The LMS rate limit the poll plans with: at most this x period x `BUDGET_SHARE` checks."""
+    page_size: int = Field(50, ge=1, le=1000)
+    """Enrolments checked between two heartbeats (and ledger writes)."""
+    max_checks: int | None = Field(None, ge=1)
+    """At most this many enrolments checked per poll (default: from rate limit and period)."""
+
+
+BUDGET_SHARE = 0.8
+"""Share of a poll period (at the rate limit) a poll may spend: enrolment and withdrawal
+calls share the LMS with it."""
+MAX_POLL_S = 240.0
+"""Longest a poll spends checking (its activity times out after 5 minutes)."""
+
+log = logging.getLogger(__name__)
+
+
+def poll_budget(req: PollRequest) -> int | None:
+    """Enrolments one poll checks at most; None: no limit (no rate limit or period known)."""
+    if req.max_checks is not None:
+        return req.max_checks
+    if req.calls_per_second is None or req.period_s is None:
+        return None
+    return max(1, int(req.calls_per_second * req.period_s * BUDGET_SHARE))
+
+
+def polls_per_cycle(open_enrollments: int, budget: int | None) -> int:
+    """How many polls it takes to check every open enrolment once."""
+    if budget is None or open_enrollments <= budget:
+        return 1
+    return math.ceil(open_enrollments / budget)
 
 
 class RecordDeliveries(BaseModel):
@@ -106,7 +143,14 @@ class CompletionPollActivities:
 
     @activity.defn(name="lms.poll_completions")
     def poll(self, req: PollRequest) -> PolledCompletions:
-        """Completions since the cursor (less the overlap) that were not delivered yet."""
+        """Completions not delivered yet.
+
+        An LMS that tracks the enrolments it made (Moodle) is asked about its open ones,
+        least recently checked first, in pages, within the poll's budget (`poll_budget`);
+        any other LMS is asked for completions since the cursor (less the overlap).
+        """
+        if isinstance(self._lms, TrackedCompletions) and self._lms.ledger is not None:
+            return self._poll_tracked(self._lms, req)
         now = datetime.now(UTC)
         cursor = self.cursor() or now - timedelta(seconds=req.first_lookback_s)
         try:
@@ -119,7 +163,15 @@ class CompletionPollActivities:
                 )
             )
         except LmsError as err:
-            raise as_application_error(err) from err
+            raise as_application_error(err) from None
+        latest = max((_utc(c.completed_at) for c in found), default=cursor)
+        return PolledCompletions(
+            source_lms=self._lms.name,
+            completions=self._undelivered(found),
+            next_since=max(cursor, latest),
+        )
+
+    def _undelivered(self, found: list[Completion]) -> list[Completion]:
         ids = [c.enrollment_id for c in found]
         with self._sessions() as s:
             delivered = set(
@@ -134,11 +186,93 @@ class CompletionPollActivities:
         for c in found:
             if c.enrollment_id not in delivered:
                 fresh.setdefault(c.enrollment_id, c)
-        latest = max((_utc(c.completed_at) for c in found), default=cursor)
+        return list(fresh.values())
+
+    def _poll_tracked(self, lms: TrackedCompletions, req: PollRequest) -> PolledCompletions:
+        """Check open tracked enrolments, page by page, heartbeating the progress.
+
+        A retried attempt resumes from its last heartbeat (the poll's start and what it
+        found); enrolments already checked since that start are not asked again. When the
+        open enrolments exceed one poll's budget, the poll checks its share and the next
+        polls go on (least recently checked first): it warns and sets the gauge
+        ``talentloop_lms_poll_periods`` rather than outgrowing its period.
+        """
+        ledger = lms.ledger
+        assert ledger is not None
+        started, found = datetime.now(UTC), dict[str, Completion]()
+        checked = 0
+        if activity.in_activity() and activity.info().heartbeat_details:
+            last = activity.info().heartbeat_details[0]
+            started = datetime.fromisoformat(last["started"])
+            checked = int(last["checked"])
+            found = {c["enrollment_id"]: Completion.model_validate(c) for c in last["found"]}
+        budget = poll_budget(req)
+        open_now = ledger.count_open()
+        periods = polls_per_cycle(open_now, budget)
+        if periods > 1:
+            log.warning(
+                "completion poll: %d open enrolments at %s calls/s take %d polls to check "
+                "once; each poll checks %d",
+                open_now,
+                req.calls_per_second,
+                periods,
+                budget,
+            )
+        if activity.in_activity():
+            meter = activity.metric_meter()
+            meter.create_gauge(
+                "talentloop_lms_poll_periods", "Polls it takes to check every open enrolment"
+            ).set(periods)
+            meter.create_gauge(
+                "talentloop_lms_open_enrollments", "Open enrolments the completion poll checks"
+            ).set(open_now)
+        deadline = time.monotonic() + min(MAX_POLL_S, (req.period_s or MAX_POLL_S) * BUDGET_SHARE)
+        while budget is None or checked < budget:
+            if time.monotonic() >= deadline:
+                log.warning("completion poll: stopped at its time limit after %d checks", checked)
+                break
+            size = req.page_size if budget is None else min(req.page_size, budget - checked)
+            page = ledger.least_recently_checked(size, checked_before=started)
+            if not page:
+                break
+            results: dict[str, str | None] = {}
+            try:
+                for t in page:
+                    try:
+                        when = lms.check_completion(t)
+                    except LmsError as err:
+                        if err.retryable:
+                            raise
+                        results[t.enrollment_id] = err.code
+                        log.info("completion poll: %s skipped: %s", t.enrollment_id, err.code)
+                        continue
+                    results[t.enrollment_id] = None
+                    if when is not None:
+                        found[t.enrollment_id] = Completion(
+                            enrollment_id=t.enrollment_id,
+                            employee_id=t.employee_id,
+                            course_id=t.course_id,
+                            completed_at=when,
+                            source_lms=lms.name,
+                        )
+            except LmsError as err:
+                ledger.mark_checked(results, now=started)
+                raise as_application_error(err) from None
+            finally:
+                checked += len(results)
+                if activity.in_activity():
+                    activity.heartbeat(
+                        {
+                            "started": started.isoformat(),
+                            "checked": checked,
+                            "found": [c.model_dump(mode="json") for c in found.values()],
+                        }
+                    )
+            ledger.mark_checked(results, now=started)
         return PolledCompletions(
-            source_lms=self._lms.name,
-            completions=list(fresh.values()),
-            next_since=max(cursor, latest),
+            source_lms=lms.name,
+            completions=self._undelivered(sorted(found.values(), key=lambda c: c.completed_at)),
+            next_since=started,
         )
 
     @activity.defn(name="lms.record_deliveries")
@@ -169,4 +303,6 @@ class CompletionPollActivities:
                 )
             elif _utc(cursor.since) < _utc(req.next_since):
                 cursor.since, cursor.updated_at = req.next_since, now
+        if isinstance(self._lms, TrackedCompletions) and self._lms.ledger is not None:
+            self._lms.ledger.close([c.enrollment_id for c in req.completions], COMPLETED)
         return added

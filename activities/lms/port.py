@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from activities.errors import RETRYABLE_LMS_CODES
+from activities.lms.ledger import EnrollmentLedger, TrackedEnrollment
 from schemas.learning import Enrollment, EnrollRequest
 from schemas.lms import CatalogCourse, Completion, CompletionsRequest, EnrollOutcome, LmsFailure
 
@@ -70,6 +72,25 @@ class LmsPort(Protocol):
 
     def completions(self, req: CompletionsRequest) -> list[Completion]:
         """Completions recorded at or after ``req.since``, oldest first."""
+        ...
+
+
+@runtime_checkable
+class TrackedCompletions(Protocol):
+    """An LMS polled enrolment by enrolment (Moodle): those it made, kept in a ledger."""
+
+    @property
+    def name(self) -> str:
+        """The LMS's name."""
+        ...
+
+    @property
+    def ledger(self) -> EnrollmentLedger | None:
+        """The enrolments the adapter made and that are still open; None: not tracked."""
+        ...
+
+    def check_completion(self, t: TrackedEnrollment) -> datetime | None:
+        """When the enrolment was completed; None while it is not (one call to the LMS)."""
         ...
 
 

@@ -76,17 +76,17 @@ def _aggregate(
         if total <= 0:
             return _mean([v for _, v in items]), list(items)
         return sum(w * v for w, (_, v) in zip(weights, items, strict=True)) / total, list(items)
-    if policy.name == "latest":
-        newest = _latest_of(items)
-        top = max(SOURCE_RANK.get(e.source, 5) for e, _ in newest)
-        basis = [(e, v) for e, v in newest if SOURCE_RANK.get(e.source, 5) == top]
-        return _mean([v for _, v in basis]), basis
-    # manager_over_self
     if not ratings:
         best = max(courses, key=lambda ev: (ev[1], ev[0].observed_at))
         return best[1], [best]
-    top = max(SOURCE_RANK.get(e.source, 0) for e, _ in ratings)
-    basis = _latest_of([(e, v) for e, v in ratings if SOURCE_RANK.get(e.source, 0) == top])
+    if policy.name == "latest":
+        # Courses never lower a level: they only raise it, and only with courses_raise.
+        newest = _latest_of(ratings)
+        top = max(SOURCE_RANK.get(e.source, 0) for e, _ in newest)
+        basis = [(e, v) for e, v in newest if SOURCE_RANK.get(e.source, 0) == top]
+    else:  # manager_over_self
+        top = max(SOURCE_RANK.get(e.source, 0) for e, _ in ratings)
+        basis = _latest_of([(e, v) for e, v in ratings if SOURCE_RANK.get(e.source, 0) == top])
     level = _mean([v for _, v in basis])
     if policy.courses_raise and courses:
         return _raise_by_courses(level, basis, courses)

@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from activities.skills.gaps import DEFAULT_IMPORTANCE, active_objectives
+from activities.skills.gaps import DEFAULT_IMPORTANCE, LEVEL_TOLERANCE, active_objectives
 from schemas.skills import EffectiveRequirement, Gap, Objective, ObjectiveSet, Role, Skill
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 FloatMatrix = NDArray[np.float64]
-_EPS = 1e-9
+_EPS = LEVEL_TOLERANCE
 _NO_DUE = date.max.toordinal()
 _BLOCK = 8192  # rows per block: keeps the temporaries of one block in cache
 
@@ -49,6 +49,8 @@ class RequirementMatrix:
         baseline: The role's own level for the skill (0 when the role does not require it).
         source: 0 where the role baseline sets the target, k > 0 where ``objectives[k - 1]`` does.
         objectives: The objectives in force, with the "<set>@v<version>" each came from.
+        claim: k > 0 where ``objectives[k - 1]`` is the strongest objective asking for the
+            skill (whichever requirement won the target), 0 where no objective asks for it.
 
     """
 
@@ -59,11 +61,17 @@ class RequirementMatrix:
     baseline: FloatMatrix
     source: NDArray[np.int32]
     objectives: tuple[tuple[Objective, str | None], ...]
+    claim: NDArray[np.int32] | None = None
 
     @property
     def from_objective(self) -> NDArray[np.bool_]:
         """Where an objective (not the role baseline) sets the target."""
         return self.source > 0
+
+    @property
+    def claimed(self) -> NDArray[np.bool_]:
+        """Where an objective asks for the skill (an unrated skill there is a gap)."""
+        return self.claim > 0 if self.claim is not None else self.from_objective
 
     def requirement(self, group: int, column: int) -> EffectiveRequirement | None:
         """The requirement of ``group`` for skill column ``column``, as the plain path has it."""
@@ -72,11 +80,13 @@ class RequirementMatrix:
             return None
         role = self.groups[group][0]
         k = int(self.source[group, column])
+        c = int(self.claim[group, column]) if self.claim is not None else k
         common = {
             "skill_id": self.skill_ids[column],
             "target": target,
             "weight": float(self.weight[group, column]),
             "baseline": float(self.baseline[group, column]),
+            "claimed_by": self.objectives[c - 1][0].id if c > 0 else None,
         }
         if k == 0:
             return EffectiveRequirement(source=role.id, source_title=role.title, **common)
@@ -102,7 +112,9 @@ def requirement_matrix(
     The rules are those of :func:`~activities.skills.gaps.effective_requirements`: per skill the
     highest target wins (ties: higher weight, then earlier due date), objectives are applied in
     the same order, and an objective weighs priority x importance (its own importance, else the
-    role's for the skill, else 3). Skills outside ``skill_ids`` are ignored.
+    role's for the skill, else 3); a role requirement flagged "Recommend Suppress" sets no
+    target; the strongest objective asking for a skill is its claim. Skills outside
+    ``skill_ids`` are ignored.
 
     Args:
         groups: (role, department) pairs, one matrix row each.
@@ -125,22 +137,30 @@ def requirement_matrix(
     role_row: dict[str, int] = {}
     for role, _ in groups:
         role_row.setdefault(role.id, len(role_row))
-    role_level = np.full((len(role_row), s), np.nan)
+    role_level = np.full((len(role_row), s), np.nan)  # targets: suppressed rows set none
+    role_base = np.full((len(role_row), s), np.nan)
     role_importance = np.full((len(role_row), s), np.nan)
     for role, _ in groups:
         r_i = role_row[role.id]
         for r in role.requirements:
             j = col.get(r.skill_id)
             if j is not None:
-                role_level[r_i, j] = r.level
+                if not r.suppressed:
+                    role_level[r_i, j] = r.level
+                role_base[r_i, j] = r.level
                 role_importance[r_i, j] = r.importance
     of_role = np.array([role_row[role.id] for role, _ in groups], dtype=np.intp)
     if g:
         required = ~np.isnan(role_level[of_role])
+        known = ~np.isnan(role_base[of_role])
         target = role_level[of_role]
         weight = np.where(required, role_importance[of_role], 0.0)
-        baseline = np.where(required, target, 0.0)
-        importance = np.where(required, role_importance[of_role], DEFAULT_IMPORTANCE)
+        baseline = np.where(known, role_base[of_role], 0.0)
+        importance = np.where(known, role_importance[of_role], DEFAULT_IMPORTANCE)
+    claim = np.zeros((g, s), dtype=np.int32)
+    claim_t = np.full((g, s), np.nan)
+    claim_w = np.zeros((g, s))
+    claim_d = np.full((g, s), _NO_DUE, dtype=np.int64)
     active = active_objectives(objectives, on)
     role_ids = np.array([role.id for role, _ in groups], dtype=object)
     departments = np.array([d for _, d in groups], dtype=object)
@@ -159,20 +179,22 @@ def requirement_matrix(
                 continue
             imp = importance[rows, j] if req.importance is None else req.importance
             cand_w = obj.priority * imp
-            held_t, held_w, held_d = target[rows, j], weight[rows, j], due[rows, j]
-            same_t = np.abs(req.target - held_t) <= _EPS
-            same_w = np.abs(cand_w - held_w) <= _EPS
-            beats = (
-                np.isnan(held_t)
-                | (~same_t & (req.target > held_t))
-                | (same_t & ~same_w & (cand_w > held_w))
-                | (same_t & same_w & (obj_due < held_d))
+            beats = _beats(
+                req.target, cand_w, obj_due, target[rows, j], weight[rows, j], due[rows, j]
             )
             win = rows[beats]
             target[win, j] = req.target
             weight[win, j] = cand_w if np.ndim(cand_w) == 0 else np.asarray(cand_w)[beats]
             source[win, j] = k
             due[win, j] = obj_due
+            beats = _beats(
+                req.target, cand_w, obj_due, claim_t[rows, j], claim_w[rows, j], claim_d[rows, j]
+            )
+            win = rows[beats]
+            claim_t[win, j] = req.target
+            claim_w[win, j] = cand_w if np.ndim(cand_w) == 0 else np.asarray(cand_w)[beats]
+            claim_d[win, j] = obj_due
+            claim[win, j] = k
     return RequirementMatrix(
         skill_ids=tuple(skill_ids),
         groups=tuple(groups),
@@ -181,7 +203,28 @@ def requirement_matrix(
         baseline=baseline,
         source=source,
         objectives=tuple(active),
+        claim=claim,
     )
+
+
+def _beats(
+    cand_t: float,
+    cand_w: float | FloatMatrix,
+    cand_d: int,
+    held_t: FloatMatrix,
+    held_w: FloatMatrix,
+    held_d: NDArray[np.int64],
+) -> NDArray[np.bool_]:
+    """Where a candidate requirement beats the one held (NaN target: none held)."""
+    same_t = np.abs(cand_t - held_t) <= _EPS
+    same_w = np.abs(cand_w - held_w) <= _EPS
+    beats: NDArray[np.bool_] = (
+        np.isnan(held_t)
+        | (~same_t & (cand_t > held_t))
+        | (same_t & ~same_w & (cand_w > held_w))
+        | (same_t & same_w & (cand_d < held_d))
+    )
+    return beats
 
 
 @dataclass(frozen=True)
@@ -254,6 +297,7 @@ class PopulationGaps:
                     objective_id=r.objective_id,
                     due=r.due,
                     policy="given" if rated else "none",
+                    claimed_by=r.claimed_by,
                 )
             )
         out.sort(key=lambda x: (-x.weighted_size, x.skill_id))
@@ -268,13 +312,16 @@ def population_gaps(
     floor: float = 0.0,
     min_gap: float = 0.0,
     role_needs_evidence: bool = False,
+    waived: NDArray[np.bool_] | None = None,
 ) -> PopulationGaps:
     """Gaps of every employee at once.
 
     With the defaults the result equals :func:`~activities.skills.gaps.compute_gaps` per
-    employee. The product's planning rule is ``min_gap=0.5, role_needs_evidence=True``: a gap
-    smaller than half a level is rating noise, and a role skill nobody has rated yet is unknown,
-    not a gap, while a skill an objective asks for is a gap until there is evidence of it.
+    employee. The product's planning rule (:func:`~activities.skills.gaps.decide_gaps`) is
+    ``min_gap=0.5, role_needs_evidence=True``: a gap smaller than half a level is rating noise
+    (exactly half a level is not: compared with a tolerance), and a role skill nobody has rated
+    yet is unknown, not a gap, while a skill an objective asks for is a gap until there is
+    evidence of it, whichever requirement won its target.
 
     Args:
         requirements: Requirement matrices (see :func:`requirement_matrix`).
@@ -283,7 +330,9 @@ def population_gaps(
             NaN where there is no evidence.
         floor: Level assumed where there is no evidence.
         min_gap: Smallest gap size kept.
-        role_needs_evidence: Whether a role-baseline requirement without evidence is skipped.
+        role_needs_evidence: Whether a requirement without evidence is skipped unless an
+            objective asks for the skill.
+        waived: Employees x skills, True where HR waived the gap (no gap there).
 
     Returns:
         Gap sizes and weighted gaps, employees x skills.
@@ -300,7 +349,7 @@ def population_gaps(
     current = np.empty_like(levels)
     size = np.empty_like(levels)
     weighted = np.empty_like(levels)
-    objective = requirements.from_objective
+    objective = requirements.claimed
     threshold = max(min_gap, 0.0)
     for lo in range(0, n, _BLOCK):
         hi = min(n, lo + _BLOCK)
@@ -311,9 +360,11 @@ def population_gaps(
         sz = requirements.target[g] - cur
         keep = sz > _EPS  # False where the target is NaN
         if threshold > 0:
-            keep &= sz >= threshold
+            keep &= sz >= threshold - _EPS
         if role_needs_evidence:
             keep &= rated | objective[g]
+        if waived is not None:
+            keep &= ~waived[lo:hi]
         current[lo:hi] = cur
         size[lo:hi] = np.where(keep, sz, 0.0)
         np.multiply(size[lo:hi], requirements.weight[g], out=weighted[lo:hi])

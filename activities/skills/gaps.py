@@ -18,16 +18,35 @@ from schemas.skills import (
 
 __all__ = [
     "DEFAULT_IMPORTANCE",
+    "DEFAULT_MIN_GAP",
+    "LEVEL_TOLERANCE",
     "active_objectives",
     "assess",
     "compute_gaps",
+    "decide_gaps",
     "effective_requirements",
+    "is_noise",
 ]
 
 DEFAULT_IMPORTANCE = 3.0
 """Importance of an objective requirement for a skill the role does not weigh (mid of 1-5)."""
 
-_EPS = 1e-9
+DEFAULT_MIN_GAP = 0.5
+"""Gaps smaller than this (in scale levels) are rating noise and enroll nobody."""
+
+LEVEL_TOLERANCE = 1e-9
+"""Levels closer than this are equal (float sums: 4.62 - 4.12 is 0.4999999999999996)."""
+
+_EPS = LEVEL_TOLERANCE
+
+
+def is_noise(size: float, min_gap: float) -> bool:
+    """Whether a gap of ``size`` levels is rating noise under the threshold ``min_gap``.
+
+    Exactly ``min_gap`` is not noise, whatever float rounding did to it (the rule "noise
+    threshold", docs/decisions.md).
+    """
+    return size < min_gap - LEVEL_TOLERANCE
 
 
 def active_objectives(
@@ -64,7 +83,10 @@ def effective_requirements(
     For each skill the highest target wins (ties: higher weight, then earlier due date); the
     role baseline weighs its importance, an objective weighs priority x importance (the
     requirement's own importance, else the role's for the skill, else 3). The winner is
-    remembered as the requirement's source.
+    remembered as the requirement's source, and the strongest objective asking for the skill
+    (by the same order) as ``claimed_by``, whichever won. A role requirement O*NET flags
+    "Recommend Suppress" (a low-precision estimate) sets no target on its own; its
+    importance still weighs an objective's requirement for the skill.
 
     Args:
         role: The employee's role.
@@ -87,7 +109,9 @@ def effective_requirements(
             baseline=r.level,
         )
         for r in role.requirements
+        if not r.suppressed
     }
+    claims: dict[str, EffectiveRequirement] = {}
     for obj, set_ref in active_objectives(objectives, on):
         if not obj.applies_to(role.id, department):
             continue
@@ -110,7 +134,16 @@ def effective_requirements(
             held = best.get(req.skill_id)
             if held is None or _beats(cand, held):
                 best[req.skill_id] = cand
-    return [best[k] for k in sorted(best)]
+            claim = claims.get(req.skill_id)
+            if claim is None or _beats(cand, claim):
+                claims[req.skill_id] = cand
+    out = []
+    for k in sorted(best):
+        won, claim = best[k], claims.get(k)
+        if claim is not None:
+            won = won.model_copy(update={"claimed_by": claim.objective_id})
+        out.append(won)
+    return out
 
 
 def _beats(a: EffectiveRequirement, b: EffectiveRequirement) -> bool:
@@ -166,7 +199,43 @@ def compute_gaps(
                 due=req.due,
                 evidence=evidence,
                 policy=policy,
+                claimed_by=req.claimed_by,
             )
         )
     gaps.sort(key=lambda g: (-g.weighted_size, g.skill_id))
     return gaps
+
+
+def decide_gaps(
+    requirements: Iterable[EffectiveRequirement],
+    assessed: Mapping[str, AssessedLevel | float],
+    skills_by_id: Mapping[str, Skill],
+    *,
+    min_gap: float = DEFAULT_MIN_GAP,
+    waived: Iterable[str] = (),
+) -> list[Gap]:
+    """The product's gaps: the rules of docs/decisions.md over effective requirements.
+
+    A skill nobody has rated is unknown, not a gap, unless an objective asks for it
+    (``claimed_by``): then it is a gap until there is evidence, whichever requirement won
+    the target. A gap under ``min_gap`` levels is rating noise (compared with
+    :data:`LEVEL_TOLERANCE`). A skill HR waived for the employee is no gap.
+
+    Args:
+        requirements: Effective requirements (see :func:`effective_requirements`).
+        assessed: Assessed level per skill id; a skill missing here has no evidence.
+        skills_by_id: Skill catalog, for names.
+        min_gap: The noise threshold in levels.
+        waived: Skill ids HR waived for the employee.
+
+    Returns:
+        Gaps sorted by weighted size, largest first (ties by skill id).
+
+    """
+    skip = set(waived)
+    kept = [
+        r
+        for r in requirements
+        if r.skill_id not in skip and (r.skill_id in assessed or r.claimed_by is not None)
+    ]
+    return [g for g in compute_gaps(kept, assessed, skills_by_id) if not is_noise(g.size, min_gap)]

@@ -1,9 +1,9 @@
 """The application database's tables (SQLAlchemy 2 declarative).
 
 The directory (employees), the skills framework and roles, the course catalog, review
-evidence, the built-in LMS (course sessions with seats, enrollments and their waitlist, the
-completion-poll ledger) and the mail outbox live here. Every change of these tables comes with
-an Alembic revision in ``activities/store/migrations/versions``.
+evidence, HR's gap waivers, the built-in LMS (course sessions with seats, enrollments and
+their waitlist, the completion-poll ledger) and the mail outbox live here. Every change of
+these tables comes with an Alembic revision in ``activities/store/migrations/versions``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,11 +43,16 @@ class SkillRow(Base):
 
 
 class RoleRow(Base):
-    """A role (an O*NET occupation by default)."""
+    """A role (an O*NET occupation by default).
+
+    ``retired_at`` is set when an O*NET import no longer carries a role that employees hold:
+    the role is kept (never deleted under them) and reported.
+    """
 
     __tablename__ = "roles"
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     title: Mapped[str] = mapped_column(String(256))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class RoleRequirementRow(Base):
@@ -71,6 +77,12 @@ class CourseRow(Base):
     modality: Mapped[str] = mapped_column(String(32), default="online")
     teaches: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     prerequisites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source_lms: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    """The LMS the course was synced from (`talentloop lms sync`); None: seeded or imported."""
+    external_id: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    offered: Mapped[bool] = mapped_column(default=True, server_default=true())
+    """False once a sync no longer finds the course in the LMS: planning leaves it out."""
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     def to_course(self) -> Course:
         """The course as the skills engine sees it."""
@@ -100,7 +112,12 @@ class EmployeeRow(Base):
 
 
 class EvidenceRow(Base):
-    """One dated piece of evidence of an employee's level in a skill."""
+    """One dated piece of evidence of an employee's level in a skill.
+
+    ``source_event`` and ``event_time`` name the event that recorded a review's rating and
+    its CloudEvents ``time``: a later event for the same review (a correction) replaces the
+    review's rows (docs/decisions.md, "corrected review").
+    """
 
     __tablename__ = "evidence"
     __table_args__ = (UniqueConstraint("employee_id", "ref", "skill_id"),)
@@ -113,6 +130,29 @@ class EvidenceRow(Base):
     observed_at: Mapped[date] = mapped_column(Date)
     ref: Mapped[str] = mapped_column(String(256))
     rater_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    source_event: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class GapWaiverRow(Base):
+    """HR's waiver of one employee's gap in one skill (e.g. recognised prior learning).
+
+    Rows are never deleted: a restore sets ``restored_at`` / ``restored_by`` /
+    ``restore_reason``, so the table is the audit of every override (who, when, why). At most
+    one waiver per employee and skill is active (``restored_at`` is NULL).
+    """
+
+    __tablename__ = "gap_waivers"
+    __table_args__ = (Index("ix_gap_waivers_employee_skill", "employee_id", "skill_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    employee_id: Mapped[str] = mapped_column(String(128))
+    skill_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    waived_by: Mapped[str] = mapped_column(String(128))
+    waived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    restored_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    restore_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class LmsCourseSessionRow(Base):
@@ -167,6 +207,30 @@ class LmsCompletionDeliveryRow(Base):
     delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LmsTrackedEnrollmentRow(Base):
+    """An enrolment talentloop made in a remote LMS (Moodle), polled until it is closed.
+
+    ``state`` is "open" (polled for completion), "completed" (delivered) or "withdrawn".
+    The poll checks open ones least recently checked first (``checked_at``), so a poll that
+    stops part-way resumes where it stopped.
+    """
+
+    __tablename__ = "lms_tracked_enrollments"
+    __table_args__ = (
+        Index("ix_lms_tracked_enrollments_poll", "source_lms", "state", "checked_at"),
+    )
+    source_lms: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enrollment_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(128))
+    course_id: Mapped[str] = mapped_column(String(128))
+    external_course: Mapped[str] = mapped_column(String(64))
+    external_user: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class LmsPollCursorRow(Base):
     """How far the completion poller has read an LMS's completions."""
 
@@ -199,3 +263,18 @@ class ObjectiveSetRow(Base):
     body: Mapped[dict[str, object]] = mapped_column(JSON)
     source_event: Mapped[str] = mapped_column(String(256))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ObjectiveApplicationRow(Base):
+    """The newest version of an objective set an employee's plan was re-assessed under.
+
+    Written by the planner when a rollout (or the reconciliation) asks an employee to apply a
+    version; the reconciliation finds employees behind the version in force from it.
+    """
+
+    __tablename__ = "objective_applications"
+    employee_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    set_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column()
+    event_id: Mapped[str] = mapped_column(String(256))
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,13 +13,27 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from talentloop.cli import contract, data, dlq, events, lms, mail, plans, services, stack
+from talentloop.cli import (
+    console,
+    contract,
+    data,
+    dlq,
+    events,
+    exiting,
+    lms,
+    mail,
+    plans,
+    rollout,
+    services,
+    stack,
+)
+from talentloop.cli import goals as _goals  # noqa: F401  (registers `talentloop goals`)
 from talentloop.cli.app import app
 from talentloop.errors import TalentloopError, UsageProblem
 from talentloop.service.config import Settings
 
 __all__ = ["app", "main"]
-COMMAND_GROUPS = (contract, data, dlq, events, lms, mail, plans, services, stack)
+COMMAND_GROUPS = (console, contract, data, dlq, events, lms, mail, plans, rollout, services, stack)
 """The command modules: importing them registers their commands on `app`."""
 
 
@@ -35,7 +49,28 @@ def _setting_problem(err: ValidationError) -> str:
 
 
 def main() -> None:
-    """Entry point: bad input and unreachable servers end in one line and a non-zero exit."""
+    """Entry point: bad input and unreachable servers end in one line and a non-zero exit.
+
+    Called by the program itself (the `talentloop` script, `python -m talentloop.cli`), a
+    command that talked to Temporal ends the process without finalizing the interpreter
+    (`talentloop.cli.exiting`), so it never aborts after printing. Called from other code
+    (a test running a command inside the test's own process), it raises SystemExit as usual.
+    """
+    if sys._getframe(1).f_globals.get("__name__") != "__main__":
+        _run()
+        return
+    try:
+        _run()
+    except BaseException as err:
+        if exiting.temporal_runtime_started():
+            exiting.end_after_exception(err)
+        raise
+    if exiting.temporal_runtime_started():
+        exiting.end_process(0)
+
+
+def _run() -> None:
+    """Run the command line; bad input and unreachable servers end in one line."""
     from activities.skills.onet import OnetDataMissing
 
     try:

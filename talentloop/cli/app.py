@@ -50,3 +50,8 @@ def run_until_signal(make: Any) -> None:
         await make(stop)
 
     asyncio.run(serve())
+
+
+from talentloop.cli import gaps as _gaps  # noqa: E402  (registers `talentloop gaps`)
+
+__all__ = ["_gaps", "app", "configure_logging", "load_settings", "run_until_signal"]

@@ -59,7 +59,7 @@ def import_onet(
     """Import O*NET skills and role requirements (LV level, IM importance) into the database."""
     from activities.skills.onet import OnetDataMissing, load_onet
     from activities.store.engine import open_engine, session_factory
-    from talentloop.dev.seed import store_onet
+    from activities.store.onet_import import sync_onet
 
     settings = load_settings()
     source = onet_dir if onet_dir is not None else settings.onet_dir
@@ -70,11 +70,14 @@ def import_onet(
         raise UsageProblem(f"{err} ({hint})") from err
     if occupations and not data.roles:
         raise UsageProblem(f"none of {', '.join(occupations)} has skill ratings in O*NET")
-    store_onet(session_factory(open_engine(settings.db_url)), data)
+    report = sync_onet(session_factory(open_engine(settings.db_url)), data, occupations or None)
     requirements = sum(len(r.requirements) for r in data.roles)
     typer.echo(
         f"imported {len(data.skills)} skills, {len(data.roles)} roles and {requirements} "
         f"requirements ({data.skipped_not_relevant} not-relevant rows skipped, "
         f"{data.suppressed} flagged low-precision)"
     )
+    typer.echo(f"changes: {report.summary()}")
+    for retired in report.roles_retired:
+        typer.echo(f"retired (not in this release, held by employees; kept): {retired}")
     typer.echo(data.attribution)

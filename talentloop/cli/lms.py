@@ -22,7 +22,7 @@ from schemas.lms import Completion
 from talentloop.cli.app import app, load_settings
 
 lms_app = typer.Typer(
-    help="The built-in LMS: courses and sessions, enrollments, completions.",
+    help="The LMS: courses and sessions, enrollments, completions, catalog sync.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -190,3 +190,46 @@ def poll_schedule(
 
     done = "created" if asyncio.run(run()) else "updated"
     typer.echo(f"schedule {COMPLETION_POLL_SCHEDULE_ID} {done}: a poll every {every_minutes} min")
+
+
+@lms_app.command("sync")
+def sync(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change, write nothing.")
+    ] = False,
+) -> None:
+    """Sync the course catalog from the LMS (Moodle) into the app database.
+
+    Each course's hours, cost, prerequisites and skills with levels are taken from the LMS;
+    courses it no longer offers are left out of planning; courses it cannot map are listed.
+    The Schedule ``lms-catalog-sync`` (created by `talentloop setup`) runs the same.
+    """
+    from activities.lms.catalog_sync import CatalogSource, write_catalog
+    from talentloop.service.lms_adapter import lms_port
+
+    settings = load_settings()
+    try:
+        sessions = session_factory(open_engine(settings.db_url))
+        port = lms_port(settings, sessions)
+    except (SQLAlchemyError, ValueError) as err:
+        raise _fail(str(err).splitlines()[0]) from None
+    if not isinstance(port, CatalogSource):
+        typer.echo("built-in LMS: the catalog is the app database (`talentloop seed`)")
+        return
+    try:
+        report = write_catalog(sessions, port.sync_catalog(), port.name, dry_run=dry_run)
+    except LmsError as err:
+        raise _fail(f"{port.name}: {err.code}: {err}") from None
+    verb = "would be" if dry_run else "were"
+    typer.echo(
+        f"{port.name}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.withdrawn)} no longer offered ({verb} written)"
+    )
+    for source, count in sorted(report.skills_from.items()):
+        typer.echo(f"  skills from {source}: {count} course(s)")
+    if report.withdrawn:
+        typer.echo(f"  no longer offered: {', '.join(report.withdrawn)}")
+    if report.unmapped:
+        typer.echo(f"{len(report.unmapped)} course(s) not mapped:")
+        for course, reason in report.unmapped:
+            typer.echo(f"  {course}: {reason}")

@@ -20,12 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.skills.onet import OnetData, load_onet
+from activities.store.onet_import import OnetImportReport, sync_onet
 from activities.store.tables import (
     CourseRow,
     EmployeeRow,
     RoleRequirementRow,
-    RoleRow,
-    SkillRow,
 )
 from schemas.events import REVIEW_COMPLETED
 from schemas.skills import Role, Skill
@@ -186,30 +185,12 @@ def generate_employees(
     return people
 
 
-def store_onet(sessions: sessionmaker[Session], data: OnetData) -> None:
-    """Write O*NET skills (with level anchors), roles and role requirements; safe to rerun."""
-    with sessions.begin() as s:
-        for skill in data.skills:
-            s.merge(
-                SkillRow(
-                    id=skill.id,
-                    name=skill.name,
-                    description=skill.description,
-                    anchors={str(k): v for k, v in skill.anchors.items()},
-                )
-            )
-        for role in data.roles:
-            s.merge(RoleRow(id=role.id, title=role.title))
-            for req in role.requirements:
-                s.merge(
-                    RoleRequirementRow(
-                        role_id=role.id,
-                        skill_id=req.skill_id,
-                        level=req.level,
-                        importance=req.importance,
-                        suppressed=req.suppressed,
-                    )
-                )
+def store_onet(sessions: sessionmaker[Session], data: OnetData) -> OnetImportReport:
+    """Make the store's O*NET skills, roles and requirements those of `data` (its occupations).
+
+    See :func:`activities.store.onet_import.sync_onet`: safe to rerun, one transaction.
+    """
+    return sync_onet(sessions, data, occupations=[r.id for r in data.roles])
 
 
 def seed(

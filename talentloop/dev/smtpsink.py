@@ -12,6 +12,10 @@ or in-process::
 
     with SmtpSink(maildir, host="127.0.0.1", port=1025):
         ...
+
+Standing in for a company relay, it can also require STARTTLS (``starttls_context``) or speak
+implicit TLS (``ssl_context``), each with a server certificate, and check logins against
+``credentials`` instead of accepting any.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.policy
+import hmac
 import logging
 import mailbox
 import signal
+import ssl
 import threading
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -31,7 +38,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import AuthResult, Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from talentloop.service.config import Settings
 
@@ -97,6 +104,23 @@ def _accept_any_login(
     return AuthResult(success=True)
 
 
+def _check_login(credentials: Mapping[str, str]) -> Callable[..., AuthResult]:
+    """An authenticator that accepts exactly the given user names and passwords."""
+
+    def check(
+        server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        wanted = credentials.get(user)
+        given = auth_data.password.decode("utf-8", "replace")
+        ok = wanted is not None and hmac.compare_digest(wanted.encode(), given.encode())
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
 class SmtpSink:
     """An in-process SMTP sink on a background thread (wraps ``aiosmtpd.controller.Controller``).
 
@@ -104,14 +128,31 @@ class SmtpSink:
         maildir: Where messages are stored.
         host: The address to bind.
         port: The port to bind.
+        starttls_context: A server TLS context: the sink offers STARTTLS and requires it
+            before AUTH and mail.
+        ssl_context: A server TLS context for implicit TLS (SMTPS): TLS from the first byte.
+        credentials: User name to password; when given, only these logins are accepted
+            and a login is required. By default any login is accepted, and none is required.
 
     """
 
-    def __init__(self, maildir: Path, host: str = "127.0.0.1", port: int = 1025) -> None:
+    def __init__(
+        self,
+        maildir: Path,
+        host: str = "127.0.0.1",
+        port: int = 1025,
+        *,
+        starttls_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
         self.maildir = Path(maildir)
         self.host = host
         self.port = port
         self.handler = MaildirHandler(self.maildir)
+        self.starttls_context = starttls_context
+        self.ssl_context = ssl_context
+        self.credentials = dict(credentials) if credentials is not None else None
         self._controller: Controller | None = None
 
     @classmethod
@@ -141,6 +182,7 @@ class SmtpSink:
         """
         if self._controller is not None:
             raise RuntimeError("SMTP sink already running")
+        secured = self.starttls_context is not None
         controller = Controller(
             self.handler,
             hostname=self.host,
@@ -148,8 +190,14 @@ class SmtpSink:
             server_hostname="talentloop-smtpsink",
             ready_timeout=10.0,
             enable_SMTPUTF8=True,
-            authenticator=_accept_any_login,
-            auth_require_tls=False,
+            ssl_context=self.ssl_context,
+            tls_context=self.starttls_context,
+            require_starttls=secured,
+            authenticator=(
+                _accept_any_login if self.credentials is None else _check_login(self.credentials)
+            ),
+            auth_required=self.credentials is not None,
+            auth_require_tls=secured,
         )
         controller.start()
         self._controller = controller

@@ -67,6 +67,7 @@ def lane(settings: Settings, name: str, **over: Any) -> Settings:
         topic_objectives=f"{name}.objectives",
         topic_completions=f"{name}.completions",
         topic_employees=f"{name}.employees",
+        topic_goals=f"{name}.goals",
         topic_outbound=f"{name}.events",
         topic_dlq=f"{name}.dlq",
         consumer_group=f"{name}-bridge",

@@ -15,11 +15,14 @@ refuses what would otherwise be resolved silently:
 - an event on another topic than its type's (with ``expected_topics``): ``wrong-topic``;
 - a ``datacontenttype`` / binary ``content-type`` other than JSON in UTF-8:
   ``unsupported-content-type``.
+
+A structured-mode record that is valid takes a fast path with one parse (pydantic's): the
+refusals above are decided without parsing the record a second time (`_fast_structured` says
+how). Anything it is not sure of takes the full path, which finds the reason.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -29,7 +32,13 @@ from functools import cache
 from types import NoneType, UnionType
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    PlainValidator,
+    ValidationError,
+    WrapValidator,
+)
 
 from schemas.envelope import (
     CONTRACT_CONTEXT,
@@ -40,6 +49,7 @@ from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
     EVENT_TYPES,
+    GOAL_CHANGED,
     OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
     InboundEvent,
@@ -52,10 +62,17 @@ _FIELD_FOR_TYPE = {
     REVIEW_COMPLETED: "review",
     COURSE_COMPLETED: "completion",
     EMPLOYEE_UPDATED: "employee_update",
+    GOAL_CHANGED: "goal",
 }
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SHOWN_KEY = re.compile(r"^[A-Za-z0-9_.:@/-]{1,64}$")
+_TYPE_ATTRIBUTE = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9._-]{1,128})"')
+"""A ``"type"`` attribute naming a type: the fast path's guess of the event's type."""
+_KEY_TOKEN = re.compile(rb'"[ \t\n\r]*:')
+"""The end of a JSON object key (a closing quote, then a colon); also matches inside strings."""
+_QUOTE_SPACE = re.compile(rb'"[ \t\n\r]')
+"""Whitespace after a quote: without it, every `_KEY_TOKEN` is a ``":`` (counted faster)."""
 _BINARY_HEADERS = ("ce_", "content-type")
 """Headers that carry the event in binary mode: each may appear once."""
 
@@ -294,29 +311,73 @@ _SCALARS: Final = (str, int, float, bool, bytes, NoneType)
 
 
 @cache
-def _may_hold_dates(annotation: Any) -> bool:
-    """Whether a value of this annotation may hold a date (anything not known not to)."""
+def _may_hold(annotation: Any, models: bool) -> bool:
+    """Whether a value of this annotation may hold a date (anything not known not to).
+
+    With ``models``, also whether it may hold a model, a dict or a list (a JSON object's keys,
+    which the fast path counts).
+    """
     origin = get_origin(annotation)
     if origin is Literal:
         return False
     if origin is Annotated:
-        return _may_hold_dates(get_args(annotation)[0])
+        return _may_hold(get_args(annotation)[0], models)
     if origin in (Union, UnionType, list, tuple, set, frozenset, dict):
-        return any(_may_hold_dates(a) for a in get_args(annotation) if a is not Ellipsis)
+        if models and origin is dict:
+            return True
+        return any(_may_hold(a, models) for a in get_args(annotation) if a is not Ellipsis)
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
-            return bool(_date_fields(annotation))
+            return models or bool(_date_fields(annotation))
         if issubclass(annotation, _SCALARS):
             return False
     return True
 
 
+def _annotations(model: type[BaseModel]) -> dict[str, Any]:
+    return {name: f.annotation for name, f in model.model_fields.items()}
+
+
 @cache
-@functools.cache
 def _date_fields(model: type[BaseModel]) -> tuple[str, ...]:
     """The fields of `model` that may hold a date, directly or nested (once per model)."""
-    annotations: dict[str, Any] = {n: f.annotation for n, f in model.model_fields.items()}
-    return tuple(name for name, a in annotations.items() if _may_hold_dates(a))
+    return tuple(n for n, a in _annotations(model).items() if _may_hold(a, False))
+
+
+_REPLACING: Final = (BeforeValidator, WrapValidator, PlainValidator)
+"""Validators that may make a value out of something else than the JSON they were given."""
+
+
+def _replaces_input(annotation: Any) -> bool:
+    """Whether a validator in `annotation` (at any depth) sees the input before its type does."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        return any(isinstance(m, _REPLACING) for m in metadata) or _replaces_input(base)
+    return any(_replaces_input(a) for a in get_args(annotation) if a is not Ellipsis)
+
+
+@cache
+def _nested_fields(model: type[BaseModel]) -> tuple[str, ...] | None:
+    """The fields of `model` the fast path walks into (dates, models, dicts, lists).
+
+    None when the model's set fields may name keys its JSON object did not have, so that
+    counting them could hide a duplicate key: a validator that sees the input before the
+    fields' types do (it may add keys, or build a model out of something else), or a field
+    read from another key or path.
+    """
+    decorators = model.__pydantic_decorators__
+    modes: list[str] = [d.info.mode for d in decorators.model_validators.values()]
+    modes += [d.info.mode for d in decorators.field_validators.values()]
+    if any(mode in ("before", "wrap", "plain") for mode in modes):
+        return None
+    for info in model.model_fields.values():
+        if info.validation_alias is not None:
+            return None
+        if any(isinstance(m, _REPLACING) for m in info.metadata):
+            return None
+        if _replaces_input(info.annotation):
+            return None
+    return tuple(n for n, a in _annotations(model).items() if _may_hold(a, True))
 
 
 def _dates(node: Any, path: str, found: list[tuple[str, date]]) -> None:
@@ -336,6 +397,79 @@ def _dates(node: Any, path: str, found: list[tuple[str, date]]) -> None:
             _dates(item, f"{path}.{_key_text(str(key))}", found)
 
 
+class _Uncountable(Exception):
+    """Raised by `_keys_and_dates` at a model whose keys it cannot count (`_nested_fields`)."""
+
+
+_DATE: Final = "date"
+_SEQUENCE: Final = "sequence"
+_MAPPING: Final = "mapping"
+_LEAF: Final = "leaf"
+_UNCOUNTABLE: Final = "uncountable"
+_kinds: dict[type, tuple[str, ...] | str] = {}
+"""What `_keys_and_dates` does with a value of each type: a model's fields to walk, or one of
+the markers above (looked up by type: ``isinstance`` against pydantic's classes is slow)."""
+
+
+def _kind(cls: type) -> tuple[str, ...] | str:
+    kind = _kinds.get(cls)
+    if kind is None:
+        if issubclass(cls, BaseModel):
+            fields = _nested_fields(cls)
+            kind = _UNCOUNTABLE if fields is None else fields
+        elif issubclass(cls, date):
+            kind = _DATE
+        elif issubclass(cls, (list, tuple)):
+            kind = _SEQUENCE
+        elif issubclass(cls, dict):
+            kind = _MAPPING
+        else:
+            kind = _LEAF
+        _kinds[cls] = kind
+    return kind
+
+
+def _keys_and_dates(node: Any, counted: bool, found: list[date]) -> int:
+    """Walk a validated event once: collect its dates into `found`, count its JSON keys.
+
+    The count is the number of distinct keys of the JSON objects the event was validated from
+    (each model's set fields, extension attributes included, and each dict's keys), or fewer
+    where it cannot tell (a model or dict that is a default, not from the record, counts
+    nothing: ``counted`` False). It is never more, which is what the fast path relies on.
+
+    Raises:
+        _Uncountable: at a model whose keys cannot be counted.
+    """
+    kind = _kind(type(node))
+    if type(kind) is tuple:
+        given = node.__pydantic_fields_set__
+        keys = len(given) if counted else 0
+        for name in kind:
+            value = getattr(node, name)
+            if value is not None:
+                keys += _keys_and_dates(value, counted and name in given, found)
+        return keys
+    if kind is _DATE:
+        found.append(node)
+    elif kind is _SEQUENCE:
+        keys = 0
+        for item in node:
+            if _kind(type(item)) == ():
+                # A model with nothing to walk into (a review's ratings): only its keys.
+                keys += len(item.__pydantic_fields_set__) if counted else 0
+            else:
+                keys += _keys_and_dates(item, counted, found)
+        return keys
+    elif kind is _MAPPING:
+        keys = len(node) if counted else 0
+        for item in node.values():
+            keys += _keys_and_dates(item, counted, found)
+        return keys
+    elif kind is _UNCOUNTABLE:
+        raise _Uncountable
+    return 0
+
+
 def _shift(moment: datetime, by: timedelta) -> datetime:
     """`moment` + `by`, clamped to the representable range."""
     try:
@@ -351,29 +485,136 @@ def _utc_naive(moment: datetime) -> datetime:
     return naive if not offset else _shift(naive, -offset)
 
 
-def _check_dates(event: BaseModel, record_time: datetime | None, window: DateWindow) -> None:
-    """Refuse a date or date-time outside `window` around `record_time` (None: now)."""
+class _Bounds:
+    """A `DateWindow` placed around one record's time (naive UTC)."""
+
+    __slots__ = ("earliest", "first_day", "last_day", "latest")
+
+    def __init__(self, record_time: datetime | None, window: DateWindow) -> None:
+        at = _utc_naive(record_time or datetime.now(UTC))
+        self.earliest = _shift(at, -window.past)
+        self.latest = _shift(at, window.future)
+        self.first_day = self.earliest.date()
+        self.last_day = _shift(at, window.planned).date()
+
+    def holds(self, value: date) -> bool:
+        """Whether a date-time or a calendar date lies within the bounds."""
+        if isinstance(value, datetime):
+            return self.earliest <= _utc_naive(value) <= self.latest
+        return self.first_day <= value <= self.last_day
+
+    def span(self, value: date) -> str:
+        """The bounds that apply to `value`, as the refusal names them."""
+        if isinstance(value, datetime):
+            return (
+                f"{self.earliest.isoformat(timespec='seconds')}Z .. "
+                f"{self.latest.isoformat(timespec='seconds')}Z"
+            )
+        return f"{self.first_day.isoformat()} .. {self.last_day.isoformat()}"
+
+
+def _check_dates(event: BaseModel, bounds: _Bounds) -> None:
+    """Refuse a date or date-time outside `bounds`, naming the first one's path."""
     found: list[tuple[str, date]] = []
     _dates(event, "", found)
-    if not found:
-        return
-    at = _utc_naive(record_time or datetime.now(UTC))
-    earliest, latest = _shift(at, -window.past), _shift(at, window.future)
-    first_day, last_day = earliest.date(), _shift(at, window.planned).date()
     for path, value in found:
+        if not bounds.holds(value):
+            raise InvalidEvent(
+                "schema-invalid",
+                f"{path}: outside the accepted window {bounds.span(value)} "
+                "(relative to the record's time)",
+            )
+
+
+# -- the fast path --------------------------------------------------------------------------
+
+
+def _fast_structured(
+    value: bytes,
+    topic: str,
+    expected_topics: Mapping[str, str] | None,
+    record_time: datetime | None,
+    window: DateWindow,
+) -> Any:
+    """A valid structured-mode event in one parse, or None: then the full path decides.
+
+    The full path parses the record with Python's ``json`` (to find a key named twice, a
+    ``NaN``, the type) and then again with pydantic. Here pydantic alone parses it, as the
+    ``"type"`` attribute found by a regular expression says; the rest is decided without a
+    second parse:
+
+    - no key named twice: the validated event's keys (`_keys_and_dates`, never more than the
+      distinct keys of the record's objects) number as many as the record's key tokens
+      (`_KEY_TOKEN`, never fewer than its keys). Distinct keys <= keys <= tokens, so equal
+      counts prove every key distinct. (A ``":`` inside a string value, or a model whose keys
+      cannot be counted, only sends the record to the full path.)
+    - ``NaN``, ``Infinity``, ``-Infinity`` (pydantic's parser accepts them): the bytes do not
+      hold them anywhere. Otherwise pydantic's parser refuses whatever Python's refuses
+      (invalid UTF-8, control characters, trailing data, ...), and the UTF-8 check is
+      repeated for non-ASCII records.
+    - the type's topic, the content type and the dates, as the full path checks them.
+
+    Returns:
+        The validated envelope, or None when the record is not accepted here (perhaps only
+        because this path cannot be sure: the full path decides).
+    """
+    match = _TYPE_ATTRIBUTE.search(value)
+    spec = EVENT_TYPES.get(match.group(1).decode()) if match is not None else None
+    if spec is None or spec.direction != "inbound":
+        return None
+    if expected_topics is not None and expected_topics.get(spec.type, topic) != topic:
+        return None
+    if b"NaN" in value or b"Infinity" in value:
+        return None
+    if not value.isascii():
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        event = spec.envelope.model_validate_json(value, context=CONTRACT_CONTEXT)
+    except ValidationError:
+        return None
+    ctype = event.datacontenttype
+    if ctype is not None and ctype != "application/json" and json_media_type_problem(ctype):
+        return None
+    found: list[date] = []
+    try:
+        keys = _keys_and_dates(event, True, found)
+    except _Uncountable:
+        return None
+    if _QUOTE_SPACE.search(value) is None:
+        tokens = value.count(b'":')
+    else:
+        tokens = len(_KEY_TOKEN.findall(value))
+    if keys != tokens or not _within(found, record_time, window):
+        return None
+    return event
+
+
+def _within(found: list[date], record_time: datetime | None, window: DateWindow) -> bool:
+    """Whether every date in `found` lies in `window` around `record_time` (None: now).
+
+    Date-times are compared as they are (aware), which is exact; the full path's comparison
+    in naive UTC (`_Bounds`) decides whatever this cannot (a naive value, the range's ends).
+    """
+    at = record_time or datetime.now(UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    try:
+        earliest, latest = at - window.past, at + window.future
+    except OverflowError:
+        return False
+    days: _Bounds | None = None
+    for value in found:
         if isinstance(value, datetime):
-            if earliest <= _utc_naive(value) <= latest:
-                continue
-            span = f"{earliest.isoformat(timespec='seconds')}Z .. "
-            span += f"{latest.isoformat(timespec='seconds')}Z"
+            if value.tzinfo is None or not earliest <= value <= latest:
+                return False
         else:
-            if first_day <= value <= last_day:
-                continue
-            span = f"{first_day.isoformat()} .. {last_day.isoformat()}"
-        raise InvalidEvent(
-            "schema-invalid",
-            f"{path}: outside the accepted window {span} (relative to the record's time)",
-        )
+            days = days or _Bounds(record_time, window)
+            if not days.holds(value):
+                return False
+    return True
 
 
 # -- decode ---------------------------------------------------------------------------------
@@ -426,6 +667,30 @@ def decode(
         raise InvalidEvent("oversized", f"{len(value)} bytes > {max_bytes}")
     hdrs = _headers(headers)
     binary = "ce_specversion" in hdrs
+    if not binary:
+        fast = _fast_structured(value, topic, expected_topics, record_time, window)
+        if fast is not None:
+            return _inbound(fast, topic, partition, offset)
+    event = _validated(value, hdrs, binary, topic, expected_topics, record_time, window)
+    return _inbound(event, topic, partition, offset)
+
+
+def _validated(
+    value: bytes,
+    hdrs: dict[str, bytes],
+    binary: bool,
+    topic: str,
+    expected_topics: Mapping[str, str] | None,
+    record_time: datetime | None,
+    window: DateWindow,
+) -> Any:
+    """The full path of `decode` (after the size check): the validated envelope, or the reason.
+
+    Every record the fast path (`_fast_structured`) accepts, this accepts as the same event.
+
+    Raises:
+        InvalidEvent: As `decode` says.
+    """
     doc = _binary(value, hdrs) if binary else _structured(value)
     etype = doc.get("type")
     spec = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
@@ -445,8 +710,8 @@ def decode(
         event = spec.envelope.model_validate_json(raw, context=CONTRACT_CONTEXT)
     except ValidationError as err:
         raise InvalidEvent("schema-invalid", _validation_summary(err)) from err
-    _check_dates(event, record_time, window)
-    return _inbound(event, topic, partition, offset)
+    _check_dates(event, _Bounds(record_time, window))
+    return event
 
 
 def _traceparent(event: Any) -> str | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, TopicPartition
 
 from talentloop.service.config import Settings
-from talentloop.service.kafka import make_producer
+from talentloop.service.kafka import connection_config, make_producer
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _parse(
 def read_dead_letters(settings: Settings, idle_ms: int = 1500) -> list[DeadLetter]:
     """Every record of the DLQ topic, oldest first per partition (read until it goes quiet)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers,
+        **connection_config(settings),
         enable_auto_commit=False,
         bootstrap_timeout_ms=settings.kafka_connect_timeout_ms,
     )

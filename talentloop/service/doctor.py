@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -22,14 +21,16 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from activities.lms.moodle import FUNCTIONS, SITE_INFO, MoodleConfig, MoodleLms
+from activities.lms.moodle import FUNCTIONS, SITE_INFO, MoodleLms
 from activities.lms.port import LmsError
+from activities.mail.smtp import tls_context
 from activities.skills.onet import OnetDataMissing, load_onet, verify_manifest
 from activities.store.engine import normalize_url
 from activities.store.migrate import current_revisions, head_revisions
 from activities.store.tables import CourseRow
 from talentloop.service.config import Settings
 from talentloop.service.kafka import TopicsReport, make_admin, topic_partitions, wanted_topics
+from talentloop.service.lms_adapter import moodle_config
 from talentloop.service.schedules import missing_schedules
 from talentloop.service.temporal import connect
 from workflows import search_attributes
@@ -193,18 +194,29 @@ def check_kafka(settings: Settings) -> Check:
 def check_smtp(settings: Settings) -> Check:
     """Connects and greets; STARTTLS and login when configured."""
     address = f"{settings.smtp_server}:{settings.smtp_port}"
-    steps = ["EHLO"]
+    steps = ["TLS", "EHLO"] if settings.smtp_ssl else ["EHLO"]
+    connection: smtplib.SMTP
     try:
-        with smtplib.SMTP(settings.smtp_server, settings.smtp_port, timeout=TIMEOUT_S) as smtp:
+        if settings.smtp_ssl:
+            connection = smtplib.SMTP_SSL(
+                settings.smtp_server,
+                settings.smtp_port,
+                timeout=TIMEOUT_S,
+                context=tls_context(settings.smtp_ca_path),
+            )
+        else:
+            connection = smtplib.SMTP(settings.smtp_server, settings.smtp_port, timeout=TIMEOUT_S)
+        with connection as smtp:
             code, _ = smtp.ehlo()
             if code != 250:
                 return Check("smtp", False, f"{address}: EHLO answered {code}", "check the relay")
             if settings.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls_context(settings.smtp_ca_path))
                 smtp.ehlo()
                 steps.append("STARTTLS")
             if settings.smtp_username:
-                smtp.login(settings.smtp_username, settings.smtp_password or "")
+                password = settings.smtp_password
+                smtp.login(settings.smtp_username, password.get_secret_value() if password else "")
                 steps.append("AUTH")
     except smtplib.SMTPAuthenticationError as exc:
         return Check(
@@ -291,14 +303,19 @@ def check_lms(settings: Settings) -> Check:
 
 
 def _check_moodle(settings: Settings) -> Check:
+    """Moodle: the token works, every function is granted, the id fields are visible to it."""
     if not settings.moodle_url or not settings.moodle_token:
         return Check("lms", False, "moodle: no site", "set TALENTLOOP_MOODLE_URL and _MOODLE_TOKEN")
     site = settings.moodle_url
-    port = MoodleLms(
-        MoodleConfig(url=site, token=settings.moodle_token, timeout_s=TIMEOUT_S, calls_per_second=0)
-    )
+    try:
+        config = replace(moodle_config(settings), timeout_s=TIMEOUT_S, calls_per_second=0)
+    except ValueError as exc:
+        return Check("lms", False, f"moodle {site}: {exc}", "fix TALENTLOOP_MOODLE_SKILL_MAP")
+    port = MoodleLms(config)
     try:
         granted = port.granted_functions()
+        missing = [f for f in FUNCTIONS if f not in granted]
+        hidden = [] if missing else port.hidden_fields()
     except LmsError as exc:
         if exc.code in ("invalid_token", "access_denied"):
             fix = (
@@ -310,7 +327,6 @@ def _check_moodle(settings: Settings) -> Check:
         return Check("lms", False, f"moodle {site}: {exc}", "check the site and its URL")
     finally:
         port.close()
-    missing = [f for f in FUNCTIONS if f not in granted]
     if missing:
         return Check(
             "lms",
@@ -318,7 +334,15 @@ def _check_moodle(settings: Settings) -> Check:
             f"moodle {site}: functions not granted: {', '.join(missing)}",
             "add them to the token's external service (docs/lms.md)",
         )
-    return Check("lms", True, f"moodle {site}: token valid, {len(FUNCTIONS)} functions granted")
+    if hidden:
+        problem, _, fix = hidden[0].partition("; ")
+        return Check("lms", False, f"moodle {site}: {problem}", fix)
+    return Check(
+        "lms",
+        True,
+        f"moodle {site}: token valid, {len(FUNCTIONS)} functions granted, "
+        f"course {config.course_field} and user {config.user_field} visible",
+    )
 
 
 # -- O*NET -----------------------------------------------------------------------------------
@@ -352,13 +376,26 @@ SYNC_CHECKS: Final[tuple[Callable[[Settings], Check], ...]] = (
 )
 
 
+def scrub(check: Check, secrets: list[str]) -> Check:
+    """``check`` with every secret value in its detail and fix replaced by ``***``.
+
+    A server's error message may quote what it was sent (a token in a URL, a password in a
+    connection string); whatever a check found, no secret leaves `doctor`.
+    """
+    detail, fix = check.detail, check.fix
+    for secret in secrets:
+        detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
+    return replace(check, detail=detail, fix=fix)
+
+
 async def run_doctor(settings: Settings) -> list[Check]:
-    """Run every check at once; one row per component, Temporal first."""
+    """Run every check at once; one row per component, Temporal first; no secret in a row."""
     rows = await asyncio.gather(
         check_temporal(settings),
         *(asyncio.to_thread(check, settings) for check in SYNC_CHECKS),
     )
-    return list(rows)
+    secrets = settings.secret_values()
+    return [scrub(row, secrets) for row in rows]
 
 
 def render_checks(checks: list[Check]) -> str:

@@ -1,8 +1,13 @@
-"""Kafka clients built from the settings: consumer, idempotent producer, topic creation."""
+"""Kafka clients built from the settings: consumer, idempotent producer, topic creation.
+
+Every kafka-python client the project makes takes its connection arguments from
+`connection_config`: the bootstrap servers and the security (TLS, SASL PLAIN or SCRAM).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -19,13 +24,65 @@ def topic_for_type(settings: Settings, event_type: str) -> str | None:
     return spec.topic(settings) if spec is not None and spec.direction == "inbound" else None
 
 
+class MaskedSecret(str):
+    """A secret kafka-python needs as a ``str``, shown as ``'***'`` by `repr`.
+
+    kafka-python logs its whole configuration at DEBUG (``Starting KafkaAdminClient with
+    configuration: {...}``); the dict's repr then masks the password, while the client still
+    uses the real characters.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """The kafka-python security arguments the settings ask for.
+
+    PLAINTEXT gives none; SSL and SASL_SSL add the CA, the client certificate and key (mTLS)
+    and the hostname check; SASL_PLAINTEXT and SASL_SSL add the mechanism (PLAIN,
+    SCRAM-SHA-256 or SCRAM-SHA-512) and its user name and password. They suit
+    ``KafkaConsumer``, ``KafkaProducer`` and ``KafkaAdminClient`` alike.
+    """
+    protocol = settings.kafka_security_protocol
+    config: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        for key, path in (
+            ("ssl_cafile", settings.kafka_ssl_ca_path),
+            ("ssl_certfile", settings.kafka_ssl_cert_path),
+            ("ssl_keyfile", settings.kafka_ssl_key_path),
+        ):
+            if path is not None:
+                config[key] = str(path)
+        if settings.kafka_ssl_key_password is not None:
+            config["ssl_password"] = MaskedSecret(
+                settings.kafka_ssl_key_password.get_secret_value()
+            )
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        assert settings.kafka_sasl_password is not None  # the settings refuse it otherwise
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = MaskedSecret(
+            settings.kafka_sasl_password.get_secret_value()
+        )
+    return config
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """The bootstrap servers and security arguments every client of the cluster gets."""
+    return {"bootstrap_servers": settings.kafka_servers, **security_config(settings)}
+
+
 def make_consumer(settings: Settings, group_id: str | None = None) -> KafkaConsumer:
     """A consumer-group member that commits offsets only when told to.
 
     The one-second heartbeat makes a new member join in about three seconds.
     """
     return KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers,
+        **connection_config(settings),
         group_id=group_id or settings.consumer_group,
         client_id="talentloop-bridge",
         enable_auto_commit=False,
@@ -46,7 +103,7 @@ def make_producer(settings: Settings, *, max_request_size: int = 1_048_576) -> K
             bridge's DLQ producer takes a little more: a 1 MiB value and its headers).
     """
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_servers,
+        **connection_config(settings),
         client_id="talentloop",
         enable_idempotence=True,
         acks="all",
@@ -63,7 +120,7 @@ def make_admin(settings: Settings, *, timeout_ms: int = 10_000) -> KafkaAdminCli
         KafkaError: If no bootstrap server answers within ``timeout_ms``.
     """
     return KafkaAdminClient(
-        bootstrap_servers=settings.kafka_servers,
+        **connection_config(settings),
         client_id="talentloop-admin",
         request_timeout_ms=timeout_ms,
         bootstrap_timeout_ms=timeout_ms,

@@ -7,8 +7,6 @@ add it to `product_schedules`.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.client import (
     Client,
     Schedule,
@@ -18,21 +16,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.lms.completions import PollRequest
 from talentloop.service.config import Settings
-from talentloop.service.lms_schedule import completion_poll_schedule
-from workflows.completion_poll import COMPLETION_POLL_SCHEDULE_ID
+from talentloop.service.lms_schedule import lms_schedules
+from talentloop.service.rollout_schedule import rollout_schedules
 
 
 def product_schedules(settings: Settings) -> dict[str, Schedule]:
     """The Schedules of a deployment with these settings, by Schedule id."""
-    return {
-        COMPLETION_POLL_SCHEDULE_ID: completion_poll_schedule(
-            settings.task_queue,
-            timedelta(minutes=settings.lms_poll_minutes),
-            PollRequest(activity_task_queue=settings.lms_task_queue),
-        ),
-    }
+    return {**lms_schedules(settings), **rollout_schedules(settings)}
 
 
 async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import py_compile
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,10 +18,10 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.directory import DirectoryActivities
+from activities.goals import GoalActivities
 from activities.lms.activities import LmsActivities
-from activities.lms.builtin import BuiltinLms
+from activities.lms.catalog_sync import CatalogSyncActivities
 from activities.lms.completions import CompletionPollActivities
-from activities.lms.moodle import MoodleConfig, MoodleLms
 from activities.lms.port import LmsPort
 from activities.mail.activities import MailActivities
 from activities.mail.render import MailRenderer
@@ -33,15 +30,23 @@ from activities.objectives import ObjectiveActivities
 from activities.outbound import OutboundActivities
 from activities.planning import PlanningActivities
 from activities.policy import PolicyActivities
+from activities.rollout.approval import ApprovalPreview
+from activities.rollout.fanout import RolloutActivities
+from activities.rollout.preview import PlanRules
 from activities.store.engine import open_engine, session_factory
 from schemas.learning import PolicySnapshot
+from talentloop.service import lms_adapter
 from talentloop.service.config import Settings
 from talentloop.service.gc_tuning import tune_for_service
 from talentloop.service.kafka import make_producer
+from talentloop.service.supervisor import STOP_TIMEOUT, RestartPolicy, Supervisor
 from talentloop.service.temporal import connect
+from workflows.catalog_sync import CatalogSyncWorkflow
 from workflows.completion_poll import CompletionPollWorkflow
 from workflows.employee import EmployeeLearningWorkflow
+from workflows.employee.approvals import approver_for, needs_approval
 from workflows.rollout import StrategyRolloutWorkflow
+from workflows.rollout_reconcile import RolloutReconcileWorkflow
 
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
@@ -49,7 +54,9 @@ ACTIVITY_THREADS = 32
 WORKFLOWS: tuple[type, ...] = (
     EmployeeLearningWorkflow,
     StrategyRolloutWorkflow,
+    RolloutReconcileWorkflow,
     CompletionPollWorkflow,
+    CatalogSyncWorkflow,
 )
 """Every workflow the worker runs."""
 
@@ -89,21 +96,8 @@ def precompile_workflows(workflows: tuple[type, ...] = WORKFLOWS) -> None:
 
 
 def lms_port(settings: Settings, sessions: sessionmaker[Session]) -> LmsPort:
-    """The LMS adapter the settings name: the built-in LMS, or Moodle over its REST API."""
-    if settings.lms_adapter == "builtin":
-        return BuiltinLms(sessions)
-    if not settings.moodle_url or not settings.moodle_token:
-        raise ValueError("the Moodle adapter needs TALENTLOOP_MOODLE_URL and _MOODLE_TOKEN")
-    return MoodleLms(
-        MoodleConfig(
-            url=settings.moodle_url,
-            token=settings.moodle_token,
-            user_field=settings.moodle_user_field,
-            course_field=settings.moodle_course_field,
-            calls_per_second=settings.lms_rate_limit or 0.0,
-            max_concurrent=settings.lms_max_concurrency,
-        )
-    )
+    """The LMS adapter the settings name (`talentloop.service.lms_adapter.lms_port`)."""
+    return lms_adapter.lms_port(settings, sessions, check_fields=True)
 
 
 @asynccontextmanager
@@ -124,22 +118,41 @@ async def running_worker(
         precompile_workflows()
     sessions = session_factory(open_engine(settings.db_url))
     directory = DirectoryActivities(sessions)
-    planning = PlanningActivities(sessions, directory)
+    planning = PlanningActivities(
+        sessions, directory, policy=settings.assessment_policy, min_gap=settings.min_gap
+    )
+    goals = GoalActivities(sessions)
     port = lms_port(settings, sessions)
     lms = LmsActivities(port)
     poller = CompletionPollActivities(port, sessions)
+    catalog_sync = CatalogSyncActivities(port, sessions)
     smtp = SmtpSender(
         host=settings.smtp_server,
         port=settings.smtp_port,
         username=settings.smtp_username,
-        password=settings.smtp_password,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
+        use_tls=settings.smtp_ssl,
+        ca_path=settings.smtp_ca_path,
     )
     mail = MailActivities(sessions, smtp, MailRenderer(), settings.mail_from)
     objectives = ObjectiveActivities(sessions)
     snapshot = settings.policy_snapshot()
     policy = PolicyActivities(policy_for or (lambda _employee_id: snapshot))
     outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
+    rollout = RolloutActivities(
+        sessions,
+        client,
+        config=settings.rollout_config,
+        start_input=settings.employee_workflow_input(""),
+        task_queue=settings.task_queue,
+        preview=ApprovalPreview(
+            sessions,
+            policy=snapshot.policy,
+            rules=PlanRules(needs_approval=needs_approval, approver_for=approver_for),
+            policy_version=snapshot.version,
+        ),
+    )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as pool:
         worker = Worker(
             client,
@@ -157,10 +170,19 @@ async def running_worker(
                 policy.current,
                 outbound.publish,
                 outbound.publish_many,
+                rollout.config,
+                rollout.preview,
+                rollout.census,
+                rollout.signal,
+                rollout.health,
+                rollout.enrollments,
+                rollout.reconcile,
                 # The workflows call these as local activities when `lms_calls_local`.
                 lms.enroll,
                 lms.enroll_many,
                 lms.withdraw,
+                lms.status,
+                goals.apply_activity,
             ],
             activity_executor=pool,
             max_concurrent_activities=ACTIVITY_THREADS,
@@ -182,6 +204,7 @@ async def running_worker(
                 lms.completions,
                 poller.poll,
                 poller.record,
+                catalog_sync.sync,
             ],
             activity_executor=pool,
             max_concurrent_activities=settings.lms_max_concurrency,
@@ -206,31 +229,27 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await (stop or asyncio.Event()).wait()
 
 
-def run_worker_processes(count: int, *, verbose: bool = False) -> int:
+def run_worker_processes(
+    count: int,
+    *,
+    verbose: bool = False,
+    stop_timeout: float = STOP_TIMEOUT,
+    policy: RestartPolicy | None = None,
+) -> int:
     """Run `count` worker processes (`talentloop worker`) until SIGTERM or Ctrl-C.
 
-    Each process is a worker of its own on the same task queues (Temporal spreads the work);
-    a signal to this process is passed on to each. One process failing stops the others (a
-    supervisor restarts the whole); returns its exit code, or 0 after a clean stop.
+    Each process is a worker of its own on the same task queues (Temporal spreads the work).
+    One that ends is started again after a back-off, while the others go on working; one
+    that keeps failing right after it starts makes this give up (`ProcessesFailed`, after the
+    others were stopped). A signal to this process is passed on to each; each gets
+    `stop_timeout` seconds to stop before it is killed. Returns 0 once all stopped in time.
+
+    Raises:
+        ProcessesFailed: A process kept failing, or one had to be killed at the stop.
+
     """
     argv = [sys.executable, "-m", "talentloop.cli", "worker", *(["--verbose"] if verbose else [])]
-    children = [subprocess.Popen(argv) for _ in range(count)]
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, forward)
-    while True:
-        codes = [child.poll() for child in children]
-        failed = next((c for c in codes if c not in (None, 0)), None)
-        if failed is not None:
-            forward(signal.SIGTERM, None)
-            for child in children:
-                child.wait()
-            return failed
-        if all(c == 0 for c in codes):
-            return 0
-        time.sleep(0.2)
+    supervisor = Supervisor(
+        argv, count, name="worker process", policy=policy, stop_timeout=stop_timeout
+    )
+    return supervisor.run()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,9 @@ from activities.lms.builtin import BuiltinLms
 from activities.planning import PlanningActivities
 from activities.store.engine import open_engine, session_factory
 from activities.store.tables import EvidenceRow, SkillRow
+from activities.store.waivers import restore_gap, waive_gap, waiver_history
 from schemas.events import SkillRating
-from schemas.learning import CompletionRequest, EnrollRequest, PlanRequest
+from schemas.learning import CompletionRequest, EnrollRequest, LearningPlan, PlanRequest
 from talentloop.dev.seed import seed
 from talentloop.service.config import Settings
 
@@ -139,3 +140,97 @@ def test_completing_a_course_not_in_the_catalog_records_nothing_and_fails_for_go
     assert err.value.details == (LmsCode.UNKNOWN_COURSE,)
     assert "course C-DOES-NOT-EXIST is not in the catalog" in err.value.message
     assert evidence_rows(sessions, "E00007", ref="course:C-DOES-NOT-EXIST") == 0
+
+
+def gap_skills(planned: LearningPlan) -> set[str]:
+    return {g.skill_id for g in planned.gaps}
+
+
+def test_rule_assess_as_of_now_a_late_older_self_review_hides_no_newer_evidence(
+    sessions: sessionmaker[Session],
+) -> None:
+    """An older self-review processed after a newer manager review leaves the manager's gaps."""
+    planning = PlanningActivities(sessions, today=lambda: date(2026, 12, 1))
+    manager = review_request(sessions, "E00008", "ev-asof-manager")  # 2026-11-20, 2 below
+    planned = planning.plan(manager)
+    assert manager.review is not None
+    rated = {r.skill_id for r in manager.review.ratings}
+    assert rated <= gap_skills(planned)
+    # The employee's own review, from October, arrives late and rates every skill at 7.
+    own = manager.review.model_copy(
+        update={
+            "review_id": "rev-asof-self",
+            "reviewer_id": "E00008",
+            "reviewer_kind": "self",
+            "completed_at": datetime(2026, 10, 1, tzinfo=UTC),
+            "ratings": [SkillRating(skill_id=s, rating=7.0) for s in sorted(rated)],
+        }
+    )
+    late = planning.plan(manager.model_copy(update={"event_id": "ev-asof-self", "review": own}))
+    assert rated <= gap_skills(late), "the manager's newer rating still decides"
+    assert late.assessed_on == date(2026, 12, 1)
+    # Reasons in words: the evidence by kind of rater and date, never the rater's id.
+    reasons = " ".join(i.reason for i in late.plan.items)
+    assert "manager review rev-ev-asof-manager of 2026-11-20" in reasons
+    assert "M-1" not in reasons and all(i.detail for i in late.plan.items)
+    assert late.policy == "manager_over_self" and late.min_gap == 0.5
+
+
+def test_rule_a_corrected_review_replaces_the_earlier_rating(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The same review re-sent with a later CloudEvents time replaces its ratings; the plan
+    follows. An older version arriving after it changes nothing."""
+    planning = PlanningActivities(sessions, today=lambda: date(2026, 12, 1))
+    first = review_request(sessions, "E00009", "ev-corr-1")
+    assert first.review is not None
+    t1 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    planned = planning.plan(first.model_copy(update={"event_time": t1}))
+    rated = {r.skill_id for r in first.review.ratings}
+    assert rated <= gap_skills(planned)
+    # The reviewer corrects the review: every skill at 7 (same review id, later time).
+    fixed = first.review.model_copy(
+        update={"ratings": [SkillRating(skill_id=s, rating=7.0) for s in sorted(rated)]}
+    )
+    corrected = planning.plan(
+        first.model_copy(
+            update={"event_id": "ev-corr-2", "review": fixed, "event_time": t1 + timedelta(hours=2)}
+        )
+    )
+    assert not rated & gap_skills(corrected)
+    assert evidence_rows(sessions, "E00009", ref=first.review.review_id) == len(rated)
+    # The first version delivered again, late (older CloudEvents time): the correction holds.
+    stale = planning.plan(
+        first.model_copy(update={"event_id": "ev-corr-0", "event_time": t1 - timedelta(hours=1)})
+    )
+    assert not rated & gap_skills(stale)
+    # A retry of the correction itself: the same plan.
+    again = planning.plan(
+        first.model_copy(
+            update={"event_id": "ev-corr-2", "review": fixed, "event_time": t1 + timedelta(hours=2)}
+        )
+    )
+    assert gap_skills(again) == gap_skills(corrected)
+
+
+def test_a_waived_gap_is_no_gap_and_the_waiver_is_shown_until_restored(
+    sessions: sessionmaker[Session],
+) -> None:
+    planning = PlanningActivities(sessions, today=lambda: date(2026, 12, 1))
+    req = review_request(sessions, "E00010", "ev-waive-1")
+    assert req.review is not None
+    skill = req.review.ratings[0].skill_id
+    assert skill in gap_skills(planning.plan(req))
+    waive_gap(sessions, "E00010", skill, reason="recognised prior learning", by="HR-1")
+    waived = planning.plan(req.model_copy(update={"event_id": "ev-waive-2"}))
+    assert skill not in gap_skills(waived)
+    assert waived.waived == {skill: "recognised prior learning"}
+    restore_gap(sessions, "E00010", skill, reason="certificate expired", by="HR-2")
+    restored = planning.plan(req.model_copy(update={"event_id": "ev-waive-3"}))
+    assert skill in gap_skills(restored) and not restored.waived
+    [audit] = waiver_history(sessions, "E00010")
+    assert (audit.waived_by, audit.restored_by, audit.restore_reason) == (
+        "HR-1",
+        "HR-2",
+        "certificate expired",
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,21 +78,125 @@ async def test_kill_9_mid_batch_then_restart_loses_nothing_and_doubles_nothing(
     assert_exactly_once_in_order(seen, "k9", 40)
 
 
-async def test_sigterm_drains_commits_and_exits_zero(
-    settings: Settings, client: Client, worker: None
+class HoldingProxy:
+    """A TCP proxy in front of Temporal that can hold the traffic: the calls made through it
+    meanwhile stay in flight (sent, not answered) until `release`.
+
+    Attributes:
+        port: Where it listens (127.0.0.1).
+        held_bytes: Bytes the clients sent while the traffic was held.
+
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+        self.held_bytes = 0
+
+    async def __aenter__(self) -> HoldingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+        assert self._server is not None
+        self._server.close()
+
+    def hold(self) -> None:
+        """Stop passing bytes on, both ways (they are kept, in order)."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        """Pass on what was held, and everything after it."""
+        self._flowing.set()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+        await asyncio.gather(
+            self._pipe(client_r, server_w, from_client=True),
+            self._pipe(server_r, client_w, from_client=False),
+            return_exceptions=True,
+        )
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, from_client: bool
+    ) -> None:
+        # Reading goes on while held (so that every byte sent meanwhile is counted); passing
+        # on waits for `release`, in order.
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                while data := await source.read(65536):
+                    if from_client and not self._flowing.is_set():
+                        self.held_bytes += len(data)
+                    chunks.put_nowait(data)
+            finally:
+                chunks.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (data := await chunks.get()) is not None:
+                await self._flowing.wait()
+                sink.write(data)
+                await sink.drain()
+        finally:
+            reader.cancel()
+            sink.close()
+
+
+async def test_sigterm_waits_for_the_records_in_flight_commits_them_and_exits_zero(
+    settings: Settings, client: Client, worker: None, tmp_path: Path
 ) -> None:
-    own = lane(settings, "drain")
-    events = moves("dr", 5)
-    await asyncio.to_thread(publish_events, own, events)
-    proc = start_bridge_process(own)
-    seen = await wait_all_handled(client, "dr", 5)
-    await asyncio.sleep(1.5)  # at least one commit interval after the last delivery
-    proc.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(proc.wait, 60) == 0, proc.stderr.read() if proc.stderr else ""
-    assert_exactly_once_in_order(seen, "dr", 5)
+    """SIGTERM while Temporal has not answered a batch yet: the bridge waits for the answers,
+    commits, and exits 0. (Temporal's answers are held back by a proxy until the bridge says
+    it is stopping, so no commit before SIGTERM can cover the batch: only the drain's.)"""
+    log = tmp_path / "bridge.log"
+    async with HoldingProxy(settings.host, settings.temporal_port) as proxy:
+        own = lane(settings, "drain", temporal_address=f"127.0.0.1:{proxy.port}")
+        first, second = moves("dra", 1), moves("drb", 5)
+        with log.open("wb") as stderr:
+            proc = start_talentloop("bridge", env=own.to_env(), stderr=stderr)
+        try:
+            await asyncio.to_thread(publish_events, own, first)
+            await wait_all_handled(client, "dra", 1)
+
+            proxy.hold()
+            await asyncio.to_thread(publish_events, own, second)
+            # The bridge has read the batch and called Temporal (one call per employee at a
+            # time, each some hundred bytes): the calls wait in the proxy.
+            await eventually(
+                lambda: proxy.held_bytes >= 2048,
+                timeout=60,
+                interval=0.05,
+                message=lambda _: f"only {proxy.held_bytes} bytes of calls reached the proxy",
+            )
+            assert await handled_ids(client, "drb") == {e: [] for e in EMPLOYEES}
+            proc.send_signal(signal.SIGTERM)
+            await eventually(
+                lambda: "stopping: " in log.read_text(),
+                timeout=30,
+                interval=0.05,
+                message="the bridge did not start stopping",
+            )
+            assert proc.poll() is None, "the bridge exited without waiting for its records"
+            proxy.release()
+            code = await asyncio.to_thread(proc.wait, 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert code == 0, log.read_text()[-3000:]
+    for prefix, per_employee in (("dra", 1), ("drb", 5)):
+        seen = await handled_ids(client, prefix)
+        assert_exactly_once_in_order(seen, prefix, per_employee)
     offsets = committed(own)
     # Every record of the lane is behind the group's committed offsets.
-    assert sum(o or 0 for o in offsets.values()) == len(events), offsets
+    assert sum(o or 0 for o in offsets.values()) == len(first) + len(second), offsets
 
 
 async def test_two_bridges_rebalancing_apply_every_event_once(
@@ -114,11 +219,16 @@ async def test_two_bridges_rebalancing_apply_every_event_once(
         for i in range(3):
             seen = await wait_all_handled(client, f"tb{i}", 3)
             assert_exactly_once_in_order(seen, f"tb{i}", 3)
+        # The partitions each member works on at the end (a tracker per partition it read).
+        held_a, held_b = set(a.partitions.trackers), set(b.partitions.trackers)
     finally:
         stop_a.set()
         stop_b.set()
         await asyncio.gather(task_a, task_b)
-    assert a.stats.rebalances >= 1
+    # A real second member: the group split the partitions between the two, and both
+    # delivered; alone, `a` would hold every partition and `b` would have read nothing.
+    assert held_a and held_b and not held_a & held_b, (held_a, held_b)
+    assert a.stats.signalled > 0 and b.stats.signalled > 0
     assert a.stats.signalled + b.stats.signalled >= 3 * 3 * len(EMPLOYEES)
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support.bridges import running
@@ -16,20 +18,65 @@ from support.delivery import wait_handled
 from support.events import review_event
 from support.polling import eventually
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.directory import DirectoryActivities
 from activities.store.tables import EmployeeRow, ObjectiveSetRow
 from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED
+from schemas.rollout import ObjectiveSetEvent
 from talentloop.dev.teststack import lane
 from talentloop.service.bridge import Bridge, directory_check
 from talentloop.service.config import Settings
 from talentloop.service.dlq import read_dead_letters, replay
 from talentloop.service.kafka import make_producer
-from talentloop.service.publishing import publish_events
+from talentloop.service.publishing import record_key, target_topic, wire_value
 from workflows.rollout import StrategyRolloutWorkflow
 
 pytestmark = pytest.mark.integration
+
+
+def no_workflow(err: BaseException) -> bool:
+    """A Temporal call failed because the workflow does not exist yet."""
+    return isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND
+
+
+def publish_each(own: Settings, events: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """Publish the events one by one, as `publish_events` would; where each was written."""
+    producer = make_producer(own)
+    try:
+        out = []
+        for ev in events:
+            topic = target_topic(own, ev, None)
+            assert topic is not None
+            md = producer.send(topic, key=record_key(ev), value=wire_value(ev)).get(30)
+            out.append((md.topic, md.partition, md.offset))
+        return out
+    finally:
+        producer.close()
+
+
+async def started_by(client: Client, workflow_id: str) -> str:
+    """The id of the event the workflow's latest run was started with (its first input)."""
+    handle = client.get_workflow_handle(workflow_id)
+    async for history_event in handle.fetch_history_events(page_size=1):
+        started = history_event.workflow_execution_started_event_attributes
+        (event,) = await client.data_converter.decode(
+            list(started.input.payloads), [ObjectiveSetEvent]
+        )
+        assert isinstance(event, ObjectiveSetEvent)
+        return event.event_id
+    raise AssertionError(f"{workflow_id} has no history")
+
+
+def committed_offset(own: Settings, topic: str, partition: int) -> int | None:
+    """The bridge group's committed offset of one partition."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=own.kafka_servers, group_id=own.consumer_group, enable_auto_commit=False
+    )
+    try:
+        return consumer.committed(TopicPartition(topic, partition))
+    finally:
+        consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -119,23 +166,39 @@ async def test_each_poison_goes_to_the_dlq_with_its_reason_and_the_rest_flows(
 async def test_objective_set_versions_start_one_rollout_each(
     poison: tuple[Settings, Bridge], client: Client, sessions: sessionmaker[Session]
 ) -> None:
-    own, _bridge = poison
+    own, bridge = poison
     example = EVENT_TYPES[OBJECTIVES_CHANGED].example_event()
     first = {**example, "id": "obj-1"}
     again = {**example, "id": "obj-2"}  # the same version, published twice under two ids
-    await asyncio.to_thread(publish_events, own, [first, again])
+    before = bridge.stats.signalled, bridge.stats.dead_lettered
+    sent = await asyncio.to_thread(publish_each, own, [first, again])
     data = example["data"]
     handle = client.get_workflow_handle_for(
         StrategyRolloutWorkflow.run, f"rollout-{data['objective_set_id']}-v{data['version']}"
     )
-    # An RPCError while the rollout has not started yet.
-    result = await eventually(handle.result, ignoring=(RPCError,))
+    # Not found while the rollout has not started yet; any other error is a failure.
+    await eventually(handle.describe, 60, ignoring=no_workflow)
+    # The duplicate handled too (the group committed past it) before counting the runs.
+    topic, partition, offset = sent[-1]
+    await eventually(
+        lambda: asyncio.to_thread(committed_offset, own, topic, partition),
+        60,
+        interval=0.2,
+        until=lambda done: done is not None and done > offset,
+        message=lambda done: f"committed {done}, the duplicate is at {offset}",
+    )
+    # Accepted as a duplicate of the same objective set: delivered, not dead-lettered.
+    assert bridge.stats.signalled - before[0] >= 2
+    assert bridge.stats.dead_lettered == before[1]
+    # One run, the one the first event started: the duplicate started none.
+    assert await started_by(client, handle.id) == "obj-1"
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 1
+    result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == "recorded"
     progress = await handle.query(StrategyRolloutWorkflow.progress)
     assert progress is not None
     assert progress.status == "recorded" and progress.event_id == "obj-1"
-    runs = [w async for w in client.list_workflows(f"WorkflowId = '{handle.id}'")]
-    assert len(runs) == 1
     with sessions() as s:
         rows = s.scalars(
             select(ObjectiveSetRow).where(ObjectiveSetRow.set_id == data["objective_set_id"])

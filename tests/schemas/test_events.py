@@ -15,6 +15,7 @@ from schemas.events import (
     EMPLOYEE_EVENT_MODELS,
     EMPLOYEE_UPDATED,
     EVENT_TYPES,
+    GOAL_CHANGED,
     OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
     EmployeeUpdated,
@@ -57,13 +58,19 @@ def test_every_example_is_valid_in_its_envelope():
 def test_registry_covers_inbound_and_outbound_types_with_their_topics():
     settings = Settings()
     inbound = {t for t, s in EVENT_TYPES.items() if s.direction == "inbound"}
-    assert inbound == {REVIEW_COMPLETED, OBJECTIVES_CHANGED, COURSE_COMPLETED, EMPLOYEE_UPDATED}
+    assert inbound == {
+        REVIEW_COMPLETED,
+        OBJECTIVES_CHANGED,
+        COURSE_COMPLETED,
+        EMPLOYEE_UPDATED,
+        GOAL_CHANGED,
+    }
     assert set(EMPLOYEE_EVENT_MODELS) <= inbound
     assert {s.topic(settings) for t, s in EVENT_TYPES.items() if t in inbound} == set(
         settings.inbound_topics
     )
     outbound = [s for s in EVENT_TYPES.values() if s.direction == "outbound"]
-    assert len(outbound) == 4
+    assert len(outbound) == 6
     assert {s.topic(settings) for s in outbound} == {settings.topic_outbound}
     assert EVENT_TYPES[OBJECTIVES_CHANGED].key_field == "objective_set_id"
     assert EVENT_TYPES[ROLLOUT_COMPLETED].key_field == "objective_set_id"

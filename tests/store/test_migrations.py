@@ -5,12 +5,18 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from activities.store.engine import normalize_url, open_engine
-from activities.store.migrate import BASELINE, current_revisions, head_revisions
+from activities.store.migrate import (
+    BASELINE,
+    alembic_config,
+    current_revisions,
+    head_revisions,
+)
 from activities.store.tables import Base
 
 
@@ -57,9 +63,25 @@ def test_concurrent_openers_migrate_once(db_url: str) -> None:
     assert errors == []
 
 
+def _columns(engine: Engine | Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
+
+
+def _baseline_columns(tmp_path: Path) -> dict[str, set[str]]:
+    """Each table's columns at the baseline revision (a scratch database migrated to it)."""
+    url = f"sqlite:///{tmp_path / 'baseline.db'}"
+    command.upgrade(alembic_config(url), BASELINE)
+    scratch = create_engine(url)
+    try:
+        return {t: _columns(scratch, t) for t in inspect(scratch).get_table_names()}
+    finally:
+        scratch.dispose()
+
+
 def test_a_database_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     legacy = create_engine(url)
+    baseline_columns = _baseline_columns(tmp_path)
     # What `create_all` made before migrations: the baseline tables, no alembic_version.
     baseline = [
         "skills",
@@ -76,6 +98,10 @@ def test_a_database_made_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
         Base.metadata.create_all(conn, tables=[Base.metadata.tables[t] for t in baseline])
         conn.execute(text("DROP INDEX IF EXISTS ix_lms_enrollments_session_status"))
         conn.execute(text("DROP INDEX IF EXISTS ix_lms_enrollments_completed_at"))
+        # Columns added to these tables since the baseline were not there then.
+        for table in baseline:
+            for column in sorted(_columns(legacy, table) - baseline_columns[table]):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     legacy.dispose()
     # The enrollment table of then lacked the LMS columns added since; rebuild it so.
     with create_engine(url).begin() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.events import EMPLOYEE_UPDATED
 from schemas.learning import EmployeeLearningState
@@ -27,13 +28,26 @@ async def state_of(client: Client, employee_id: str) -> EmployeeLearningState:
     return await handle.query(EmployeeLearningWorkflow.state)
 
 
+def no_workflow(err: RPCError) -> bool:
+    """Whether a Temporal call failed because the workflow does not exist (yet)."""
+    return err.status == RPCStatusCode.NOT_FOUND
+
+
 async def handled(client: Client, employee_id: str, event_id: str) -> EmployeeLearningState | None:
     """The employee's state once their workflow has handled `event_id`; None before (also while
-    there is no workflow to ask yet)."""
+    there is no workflow to ask yet).
+
+    Raises:
+        RPCError: Temporal failed otherwise (`wait_handled` retries, and names the last one if
+            it times out).
+        WorkflowQueryFailedError: The workflow cannot answer (its task fails): not a "not yet".
+    """
     try:
         state = await state_of(client, employee_id)
-    except Exception:
-        return None
+    except RPCError as err:
+        if no_workflow(err):
+            return None
+        raise
     return state if any(h.event_id == event_id for h in state.history) else None
 
 
@@ -42,7 +56,10 @@ async def wait_handled(
 ) -> EmployeeLearningState:
     """Wait until the employee's workflow has handled `event_id`; its state then."""
     return await eventually(
-        lambda: handled(client, employee_id, event_id), timeout, message=f"{event_id} not handled"
+        lambda: handled(client, employee_id, event_id),
+        timeout,
+        ignoring=(RPCError,),
+        message=f"{event_id} not handled",
     )
 
 
@@ -80,12 +97,15 @@ def moves(prefix: str, per_employee: int) -> list[dict[str, Any]]:
 async def handled_ids(
     client: Client, prefix: str, employees: list[str] = EMPLOYEES
 ) -> dict[str, list[str]]:
-    """Per employee, the ids of the events starting with `prefix` the workflow handled, in order."""
+    """Per employee, the ids of the events starting with `prefix` the workflow handled, in order
+    (none for an employee without a workflow). Raises what `handled` raises."""
     out: dict[str, list[str]] = {}
     for emp in employees:
         try:
             state = await state_of(client, emp)
-        except Exception:
+        except RPCError as err:
+            if not no_workflow(err):
+                raise
             out[emp] = []
             continue
         out[emp] = [h.event_id for h in state.history if h.event_id.startswith(prefix + "-")]
@@ -105,7 +125,8 @@ async def wait_all_handled(
         timeout,
         interval=0.5,
         until=lambda seen: all(len(ids) >= per_employee for ids in seen.values()),
-        message=lambda seen: {k: len(v) for k, v in seen.items()},
+        ignoring=(RPCError,),
+        message=lambda seen: {k: len(v) for k, v in seen.items()} if seen else "no answer",
     )
 
 

@@ -1,6 +1,11 @@
 """Waiting until a condition holds: call, check, sleep, and fail with an AssertionError once a
 deadline has passed. ``eventually`` for async tests (the check may be async too, may raise
-while "not yet"), ``wait_until`` for code without an event loop."""
+while "not yet"), ``wait_until`` for code without an event loop.
+
+Nothing is swallowed: an exception the caller did not name as "not yet" (``ignoring``) ends the
+wait at once, as itself; and when the deadline passes while a named one was the last result,
+the AssertionError says so and is chained to it, so a real failure never shows as a bare
+timeout."""
 
 from __future__ import annotations
 
@@ -16,7 +21,21 @@ Message = str | Callable[[Any], object]
 """What the AssertionError at the deadline says: a text, or made from the last result (None
 when the last call raised one of the ignored exceptions)."""
 
-_RAISED = object()
+NotYet = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+"""Exceptions that mean "not yet": exception types, or a test of the exception."""
+
+
+class _Raised:
+    """The result of a call that raised an exception named as "not yet"."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _not_yet(error: BaseException, ignoring: NotYet) -> bool:
+    if isinstance(ignoring, tuple):
+        return isinstance(error, ignoring)
+    return ignoring(error)
 
 
 class _Deadline:
@@ -24,16 +43,29 @@ class _Deadline:
 
     def __init__(self, timeout: float, until: Callable[[Any], object], message: Message) -> None:
         self._at = time.monotonic() + timeout
+        self._timeout = timeout
         self._until = until
         self._message = message
 
     def done(self, result: Any) -> bool:
-        """Whether `result` ends the wait; past the deadline, an AssertionError instead of False."""
-        if result is not _RAISED and self._until(result):
+        """Whether `result` ends the wait; past the deadline, an AssertionError instead of False.
+
+        The AssertionError names the exception the last call raised, if it raised one, and is
+        chained to it.
+        """
+        raised = isinstance(result, _Raised)
+        if not raised and self._until(result):
             return True
         if time.monotonic() > self._at:
-            last = None if result is _RAISED else result
-            raise AssertionError(self._message(last) if callable(self._message) else self._message)
+            last = None if raised else result
+            text = str(self._message(last) if callable(self._message) else self._message)
+            if not raised:
+                raise AssertionError(f"{text} (after {self._timeout:g} s)")
+            error = result.error
+            raise AssertionError(
+                f"{text} (after {self._timeout:g} s; the last check raised "
+                f"{type(error).__name__}: {error})"
+            ) from error
         return False
 
 
@@ -43,22 +75,25 @@ async def eventually(
     *,
     interval: float = 0.25,
     until: Callable[[T], object] = bool,
-    ignoring: tuple[type[BaseException], ...] = (),
+    ignoring: NotYet = (),
     message: Message = "condition not met in time",
 ) -> T:
     """Call `check` (sync or async) every `interval` seconds until `until(result)` holds (by
     default: until the result is truthy), and return that result.
 
-    A call raising one of `ignoring` counts as "not yet". After `timeout` seconds: an
-    AssertionError saying `message`.
+    A call raising an exception `ignoring` names (its types, or a test of the exception) counts
+    as "not yet"; any other exception ends the wait as itself. After `timeout` seconds: an
+    AssertionError saying `message` (and the exception of the last call, if it raised one).
     """
 
     async def attempt() -> Any:
         try:
             result = check()
             return await result if inspect.isawaitable(result) else result
-        except ignoring:
-            return _RAISED
+        except Exception as error:
+            if _not_yet(error, ignoring):
+                return _Raised(error)
+            raise
 
     deadline = _Deadline(timeout, until, message)
     while not deadline.done(result := await attempt()):

@@ -11,6 +11,7 @@ from support.events import cloudevent, employee_event, example_data, review_even
 from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
+    GOAL_CHANGED,
     OBJECTIVES_CHANGED,
     REVIEW_COMPLETED,
 )
@@ -308,7 +309,13 @@ def test_an_event_on_another_topic_than_its_types_is_refused():
     topics = inbound_topics(Settings())
     assert topics[REVIEW_COMPLETED] == "hr.reviews"
     assert topics[EMPLOYEE_UPDATED] == "hr.employees"
-    assert set(topics) == {REVIEW_COMPLETED, COURSE_COMPLETED, EMPLOYEE_UPDATED, OBJECTIVES_CHANGED}
+    assert set(topics) == {
+        REVIEW_COMPLETED,
+        COURSE_COMPLETED,
+        EMPLOYEE_UPDATED,
+        OBJECTIVES_CHANGED,
+        GOAL_CHANGED,
+    }
     err = refused(wire(review()), topic="hr.employees", expected_topics=topics)
     assert (err.reason, err.detail) == (
         "wrong-topic",

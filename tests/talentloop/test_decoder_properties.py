@@ -5,19 +5,24 @@
   dead-lettered by the bridge as "undecodable" (the decoder did not foresee the input).
 - A structured-mode event the decoder accepts keeps the id and type it was sent with; one that
   is valid by construction is accepted.
+- The fast path (one parse) decides every record as the full path does: the same event, or the
+  same reason and detail; a key named twice anywhere is refused whichever way it is written.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import EVENT_TYPES, OBJECTIVES_CHANGED
 from schemas.rollout import ObjectiveSetEvent
+from talentloop.service import cloudevents
 from talentloop.service.cloudevents import InvalidEvent, decode
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,3 +227,129 @@ def test_an_accepted_structured_event_keeps_its_id_and_type(value: bytes) -> Non
         assert isinstance(event, ObjectiveSetEvent)
     else:
         assert event.type == doc["type"]
+
+
+# -- the fast path decides as the full path does ---------------------------------------------
+
+
+def outcome(decide: Callable[[], Any]) -> tuple[str, Any]:
+    """An accepted event as its dump, a refusal as its reason and detail."""
+    try:
+        return "accepted", decide().model_dump()
+    except InvalidEvent as err:
+        return err.reason, err.detail
+
+
+def both_paths(value: bytes | None, hdrs: list[tuple[str, Any]]) -> tuple[Any, Any]:
+    """The decision of `decode`, and the decision with its fast path turned off."""
+    fast = outcome(lambda: run(value, hdrs))
+    with mock.patch.object(cloudevents, "_fast_structured", return_value=None):
+        full = outcome(lambda: run(value, hdrs))
+    return fast, full
+
+
+@st.composite
+def written_oddly(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """A valid event of an inbound type written by hand: any object may name a key twice
+    (same or other value), whitespace may sit around colons, strings may hold ``":``.
+
+    Returns:
+        The bytes, and whether some object names a key twice.
+    """
+    doc = example(draw(st.sampled_from(INBOUND)))
+    doc["id"] = draw(st.sampled_from(["ev-1", 'ev":1', 'a\\":" b', "ev-\u00e9"]))
+    duplicated = False
+
+    def write(node: Any) -> str:
+        nonlocal duplicated
+        if isinstance(node, dict):
+            pairs = list(node.items())
+            if pairs and draw(st.integers(0, 5)) == 0:
+                key, value = draw(st.sampled_from(pairs))
+                again = draw(st.sampled_from([value, "x", 0, None]))
+                pairs.insert(draw(st.integers(0, len(pairs))), (key, again))
+                duplicated = True
+            colon = draw(st.sampled_from([": ", ":", " : ", "\n:", "\t:\r"]))
+            return "{" + ", ".join(json.dumps(k) + colon + write(v) for k, v in pairs) + "}"
+        if isinstance(node, list):
+            return "[" + ", ".join(write(v) for v in node) + "]"
+        return json.dumps(node)
+
+    return write(doc).encode(), duplicated
+
+
+@FAST
+@given(value=values, hdrs=headers)
+def test_the_fast_path_decides_any_record_as_the_full_path(
+    value: bytes | None, hdrs: list[tuple[str, Any]]
+) -> None:
+    fast, full = both_paths(value, hdrs)
+    assert fast == full
+
+
+@FAST
+@given(sent=written_oddly())
+def test_a_key_named_twice_is_refused_however_the_record_is_written(
+    sent: tuple[bytes, bool],
+) -> None:
+    value, duplicated = sent
+    fast, full = both_paths(value, [])
+    assert fast == full
+    if duplicated:
+        assert fast[0] == "schema-invalid"
+        assert fast[1].startswith("duplicate JSON key ")
+    else:
+        assert fast[0] == "accepted", fast
+
+
+def keys_in(node: Any) -> int:
+    """How many keys the objects of a JSON document name."""
+    if isinstance(node, dict):
+        return len(node) + sum(keys_in(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(keys_in(v) for v in node)
+    return 0
+
+
+@FAST
+@given(sent=structured_event())
+def test_valid_events_take_the_fast_path(sent: tuple[dict[str, Any], bytes]) -> None:
+    doc, raw = sent
+    fast = cloudevents._fast_structured(raw, "hr.reviews", None, SENT_AT, cloudevents.DateWindow())
+    # Every valid record is decided in one parse, unless its strings hold a key's ending.
+    if len(cloudevents._KEY_TOKEN.findall(raw)) == keys_in(doc):
+        assert fast is not None
+
+
+def test_a_model_that_may_invent_keys_is_never_counted() -> None:
+    # Counting a model's set fields proves no key was named twice only if each came from a key
+    # of its JSON object; a validator that sees the input first, or an alias path, may break
+    # that: such a model sends every record to the full path.
+    from typing import Annotated
+
+    from pydantic import AliasPath, BaseModel, BeforeValidator, Field, model_validator
+
+    class Before(BaseModel):
+        a: int = 0
+
+        @model_validator(mode="before")
+        @classmethod
+        def add(cls, data: Any) -> Any:
+            return {**data, "a": 1}
+
+    class Nested(BaseModel):
+        items: list[Annotated[dict[str, int], BeforeValidator(lambda v: v)]] = []
+
+    class Aliased(BaseModel):
+        a: int = Field(0, validation_alias=AliasPath("x", 0))
+
+    class Plain(BaseModel):
+        a: int = 0
+        b: list[dict[str, int]] = []
+
+    for model in (Before, Nested, Aliased):
+        assert cloudevents._nested_fields(model) is None, model
+    assert cloudevents._nested_fields(Plain) == ("b",)
+    for spec in EVENT_TYPES.values():
+        if spec.direction == "inbound":
+            assert cloudevents._nested_fields(spec.envelope) is not None, spec.type

@@ -1,10 +1,13 @@
-"""The kafka-python record-parsing patch (issue 13): a header key that is not UTF-8 no longer
-stalls the consumer; the record comes through flagged, and the bridge dead-letters it."""
+"""The kafka-python record-parsing patches (issue 13): a header key that is not UTF-8, and any
+other record kafka-python cannot read (a CRC that does not match, an invalid structure), no
+longer stall the consumer; the record comes through flagged or as a stand-in, and the bridge
+dead-letters it."""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +18,7 @@ from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
-from support.kafka_wire import RawKey
+from support.kafka_wire import RawKey, negative_header_count, wrong_crc
 
 from talentloop.service import kafka_records
 from talentloop.service.bridge.deadletters import dead_letter_headers
@@ -23,15 +26,27 @@ from talentloop.service.bridge.records import decode_record
 from talentloop.service.cloudevents import InvalidEvent
 from talentloop.service.kafka_records import (
     UPSTREAM_READ_MSG,
+    UPSTREAM_UNPACK_RECORDS,
     InvalidHeaderKey,
+    UnreadableRecord,
     invalid_header_keys,
 )
 
 BAD = b"bad-\xff\xfe"
 
 
-def batch(*records: tuple[bytes | None, bytes | None, list[tuple[Any, bytes | None]]]) -> bytes:
-    """A v2 record batch, built by kafka-python's own builder, uncompressed."""
+def batch(
+    *records: tuple[bytes | None, bytes | None, list[tuple[Any, bytes | None]]],
+    base_offset: int = 0,
+    mangle: Any = None,
+) -> bytes:
+    """A v2 record batch, built by kafka-python's own builder, uncompressed.
+
+    Args:
+        records: Key, value and headers of each record.
+        base_offset: The batch's first offset (a broker sets it; outside the CRC).
+        mangle: Changes the batch's records before the CRC is computed.
+    """
     builder = DefaultRecordBatchBuilder(
         magic=2,
         compression_type=0,
@@ -45,7 +60,11 @@ def batch(*records: tuple[bytes | None, bytes | None, list[tuple[Any, bytes | No
         builder.append(
             offset, timestamp=1_700_000_000_000 + offset, key=key, value=value, headers=headers
         )
-    return bytes(builder.build())
+    if mangle is not None:
+        mangle(builder._buffer)
+    data = bytearray(builder.build())
+    struct.pack_into(">q", data, 0, base_offset)
+    return bytes(data)
 
 
 def parse(data: bytes) -> list[Any]:
@@ -54,8 +73,9 @@ def parse(data: bytes) -> list[Any]:
 
 @pytest.fixture
 def upstream(monkeypatch: pytest.MonkeyPatch) -> None:
-    """kafka-python's own parsing, for the rest of one test."""
+    """kafka-python's own parsing and fetcher, for the rest of one test."""
     monkeypatch.setattr(DefaultRecordBatch, "_read_msg", UPSTREAM_READ_MSG)
+    monkeypatch.setattr(Fetcher.PartitionRecords, "_unpack_records", UPSTREAM_UNPACK_RECORDS)
 
 
 def test_the_patch_is_for_this_kafka_python_and_the_code_it_replaced() -> None:
@@ -72,12 +92,29 @@ def test_the_patch_is_for_this_kafka_python_and_the_code_it_replaced() -> None:
     assert DefaultRecordBatch._read_msg._talentloop_upstream is UPSTREAM_READ_MSG
 
 
+def test_the_fetcher_patch_wraps_the_code_it_was_written_against() -> None:
+    # Fails on a kafka-python upgrade: check that upstream's _unpack_records still reads
+    # batches through records.next_batch(), moves next_fetch_offset past each record before
+    # yielding it and drains at the end (what the wrapper relies on), or whether it survives
+    # corrupt records by itself now; then update the constant.
+    source = inspect.getsource(UPSTREAM_UNPACK_RECORDS)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == kafka_records.UPSTREAM_UNPACK_RECORDS_SHA256
+    assert "batch = records.next_batch()" in source
+    assert "self.next_fetch_offset = record.offset + 1" in source
+    assert Fetcher.PartitionRecords._unpack_records is not UPSTREAM_UNPACK_RECORDS
+    assert Fetcher.PartitionRecords._unpack_records._talentloop_upstream is (
+        UPSTREAM_UNPACK_RECORDS
+    )
+
+
 def test_another_kafka_python_is_left_unpatched_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, upstream: None
 ) -> None:
     monkeypatch.setattr(kafka, "__version__", "3.1.0")
     assert not kafka_records.apply()
     assert DefaultRecordBatch._read_msg is UPSTREAM_READ_MSG
+    assert Fetcher.PartitionRecords._unpack_records is UPSTREAM_UNPACK_RECORDS
     assert "kafka-python is 3.1.0, the patch is for 3.0.12" in caplog.text
 
 
@@ -128,9 +165,9 @@ def test_valid_batches_parse_as_upstream_parses_them(monkeypatch: pytest.MonkeyP
     assert fields(records) == fields(parse(data))
 
 
-def partition_records(data: bytes) -> Fetcher.PartitionRecords:
+def partition_records(data: bytes, fetch_offset: int = 0) -> Fetcher.PartitionRecords:
     """What the consumer's fetcher makes of a fetch response holding `data`."""
-    return Fetcher.PartitionRecords(0, TopicPartition("t", 0), MemoryRecords(data))
+    return Fetcher.PartitionRecords(fetch_offset, TopicPartition("t", 0), MemoryRecords(data))
 
 
 def test_the_fetcher_hands_out_the_record_and_moves_past_it() -> None:
@@ -199,3 +236,114 @@ def test_an_install_without_sources_goes_by_the_version(monkeypatch: pytest.Monk
     assert kafka_records.upstream_matches() == []
     monkeypatch.setattr(kafka, "__version__", "3.1.0")
     assert kafka_records.upstream_matches() == ["kafka-python is 3.1.0, the patch is for 3.0.12"]
+
+
+# -- records kafka-python cannot read: a stand-in, and the fetcher moves on ---------------------
+
+
+def crc_broken(data: bytes) -> bytes:
+    broken = bytearray(data)
+    wrong_crc(broken)
+    return bytes(broken)
+
+
+def offsets(records: list[Any]) -> list[tuple[int, str]]:
+    return [(r.offset, type(r).__name__) for r in records]
+
+
+def test_upstream_fetcher_stalls_on_a_batch_whose_crc_does_not_match(upstream: None) -> None:
+    part = partition_records(crc_broken(batch((b"k", b"corrupt", []))))
+    with pytest.raises(CorruptRecordError, match="failed crc check"):
+        part.take(10)
+    assert part.take(10) == [] and bool(part) and part.next_fetch_offset == 0
+
+
+def test_a_batch_whose_crc_does_not_match_becomes_one_stand_in_per_offset() -> None:
+    # The header of such a batch cannot be believed: one offset at a time, the rest of the
+    # response is fetched again from the next offset (a later batch is never skipped over).
+    bad = crc_broken(batch((b"k", b"c1", []), (b"k", b"c2", []), base_offset=1))
+    data = batch((b"k", b"before", [])) + bad + batch((b"k", b"after", []), base_offset=3)
+    part = partition_records(data)
+    records = part.take(10)
+    assert offsets(records) == [(0, "ConsumerRecord"), (1, "UnreadableRecord")]
+    stand_in = records[1]
+    assert isinstance(stand_in, UnreadableRecord)
+    assert (stand_in.first_offset, stand_in.key, stand_in.headers) == (1, None, [])
+    assert stand_in.value == bad  # the batch's bytes as fetched
+    assert stand_in.error.startswith("[Error 2] CorruptRecordError: Record batch for partition")
+    assert part.next_fetch_offset == 2 and not part  # drained: fetched again from offset 2
+    # The next fetch, from offset 2, gets the same batch first: its second offset's stand-in.
+    again = partition_records(bad + batch((b"k", b"after", []), base_offset=3), fetch_offset=2)
+    assert offsets(again.take(10)) == [(2, "UnreadableRecord")]
+    assert again.next_fetch_offset == 3
+    after = partition_records(batch((b"k", b"after", []), base_offset=3), fetch_offset=3)
+    assert [r.value for r in after.take(10)] == [b"after"]
+
+
+def test_a_record_of_an_invalid_structure_ends_its_batch_and_the_next_batch_is_read() -> None:
+    # The CRC vouches for the header: the stand-in covers the rest of the batch at once.
+    bad = batch((b"k", b"ok", [("h", b"1")]), (b"k", b"corrupt", []), mangle=negative_header_count)
+    data = bad + batch((b"k", b"after", []), base_offset=2)
+    part = partition_records(data)
+    records = part.take(10)
+    assert offsets(records) == [
+        (0, "ConsumerRecord"),
+        (1, "UnreadableRecord"),
+        (2, "ConsumerRecord"),
+    ]
+    stand_in = records[1]
+    assert stand_in.first_offset == 1 and stand_in.value == bad
+    assert stand_in.timestamp == 1_700_000_000_000  # the batch's, its header being sound
+    assert "Found invalid number of record headers -1" in stand_in.error
+    assert part.next_fetch_offset == 3
+
+
+def test_a_stand_in_covers_the_records_after_the_unreadable_one_in_its_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Upstream's _read_msg, which raises on a header key that is not UTF-8: where the records
+    # behind it start is not known, so one stand-in covers them up to the batch's last offset.
+    monkeypatch.setattr(DefaultRecordBatch, "_read_msg", UPSTREAM_READ_MSG)
+    data = batch((b"k", b"ok", []), (b"k", b"bad", [(RawKey(BAD), b"x")]), (b"k", b"lost", []))
+    records = partition_records(data + batch((b"k", b"after", []), base_offset=3)).take(10)
+    assert offsets(records) == [
+        (0, "ConsumerRecord"),
+        (2, "UnreadableRecord"),
+        (3, "ConsumerRecord"),
+    ]
+    assert records[1].first_offset == 1
+
+
+def test_bytes_after_a_batchs_last_record_lose_nothing() -> None:
+    def trailing(body: bytearray) -> None:
+        body.extend(b"\x00\x00")
+
+    data = batch((b"k", b"a", []), (b"k", b"b", []), mangle=trailing)
+    part = partition_records(data + batch((b"k", b"after", []), base_offset=2))
+    assert [r.value for r in part.take(10)] == [b"a", b"b", b"after"]
+    assert part.next_fetch_offset == 3
+
+
+def test_a_response_that_cannot_be_cut_into_batches_is_fetched_again_past_one_offset() -> None:
+    good = batch((b"k", b"ok", []))
+    # A batch whose length says 4 bytes: shorter than any batch.
+    short = struct.pack(">qi", 1, 4) + b"\x00" * 4
+    part = partition_records(good + short)
+    records = part.take(10)
+    assert offsets(records) == [(0, "ConsumerRecord"), (1, "UnreadableRecord")]
+    assert records[1].value == short and "minimum record overhead" in records[1].error
+    assert part.next_fetch_offset == 2 and not part
+
+
+def test_the_bridge_dead_letters_a_stand_in_as_corrupt_with_the_offsets() -> None:
+    bad = crc_broken(batch((b"E00001", b"{}", []), base_offset=7))
+    (stand_in,) = partition_records(bad, fetch_offset=7).take(10)
+    with pytest.raises(InvalidEvent) as err:
+        decode_record(stand_in, max_bytes=262_144)
+    assert err.value.reason == "corrupt-record"
+    assert err.value.detail.startswith(
+        "offset 7 unreadable (the value is the record batch's bytes): [Error 2] "
+        "CorruptRecordError: Record batch for partition"
+    )
+    headers = dead_letter_headers(stand_in, err.value, datetime.now(UTC))
+    assert ("dlq.offset", b"7") in headers

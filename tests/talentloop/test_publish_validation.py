@@ -176,7 +176,7 @@ def test_valid_events_of_every_inbound_type_are_sent_to_their_topics(
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
     assert sorted(t for t, _k, _v in sent.records) == sorted(
-        ["hr.reviews", "strategy.objectives", "lms.completions", "hr.employees"]
+        ["hr.reviews", "strategy.objectives", "lms.completions", "hr.employees", "hr.goals"]
     )
     assert [json.loads(v) for _t, _k, v in sent.records] == examples
 

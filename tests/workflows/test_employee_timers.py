@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,15 @@ from activities.store.tables import (
     RoleRequirementRow,
     RoleRow,
 )
+from activities.store.waivers import waive_gap
 from schemas.events import (
     COURSE_COMPLETED,
     EMPLOYEE_UPDATED,
+    GOAL_CHANGED,
     OBJECTIVES_CHANGED,
     CourseCompleted,
     EmployeeUpdated,
+    GoalChanged,
     InboundEvent,
     ObjectivesApplied,
 )
@@ -59,6 +62,7 @@ from schemas.learning import (
     EmployeeLearningState,
     EmployeeWorkflowInput,
     EventRetry,
+    GapOverride,
     LearningPolicy,
     PolicySnapshot,
     ReviewPlanRequest,
@@ -101,7 +105,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         people = [("T-CEO", None), ("T-MGR", "T-CEO")]
         people += [(f"T-EMP{i}", "T-MGR") for i in range(1, 10)]
         people += [("T-EMP10", "T-GHOST")]  # a manager the directory does not know yet
-        people += [(f"T-EMP{i}", "T-MGR") for i in range(11, 17)]
+        people += [(f"T-EMP{i}", "T-MGR") for i in range(11, 20)]
         for pid, manager in people:
             s.add(
                 EmployeeRow(
@@ -833,3 +837,115 @@ async def test_waitlisted_items_get_the_seat_the_lms_gives_and_a_leaver_leaves_t
                     .where(LmsCourseSessionRow.id == f"T-FULL-{course}")
                     .values(capacity=1000)
                 )
+
+
+async def test_a_gap_hr_waives_is_replanned_at_once_and_audited(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP17"
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-17", skills=1), NO_APPROVALS
+    )
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    item = next(i for i in state.items if i.status == "enrolled")
+    skill = item.skills[0]
+    waive_gap(sessions, emp, skill, reason="recognised prior learning", by="T-CEO")
+    outcome = await handle.execute_update(
+        EmployeeLearningWorkflow.gaps_changed,
+        GapOverride(
+            skill_id=skill, action="waived", by="T-CEO", reason="recognised prior learning"
+        ),
+    )
+    assert outcome == "no-new-enrollment"
+    state = await state_until(handle, lambda s: True)
+    assert next(i for i in state.items if i.course_id == item.course_id).status == "waived"
+    note = next(e for e in state.timeline if e.kind == "gap-override")
+    assert "T-CEO" in note.text and "recognised prior learning" in note.text
+    await keep_history(handle, "gap_waived")
+
+
+async def test_a_plan_beyond_the_learning_hours_budget_is_staggered_and_enrolled_later(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP18"
+    budget = NO_APPROVALS.model_copy(update={"hours_per_month": 4.0})
+    handle = await start(
+        env.client, settings, emp, inbound_review(sessions, emp, "tm-18", skills=3), budget
+    )
+    state = await state_until(
+        handle, lambda s: len(s.history) == 1 and not any(i.status == "proposed" for i in s.items)
+    )
+    enrolled = [i for i in state.items if i.status == "enrolled"]
+    scheduled = [i for i in state.items if i.status == "scheduled"]
+    assert enrolled and scheduled, [(i.course_id, i.status, i.hours) for i in state.items]
+    first = enrolled[0]
+    assert first.due is not None and first.due > date.today() + timedelta(days=40)  # staggered
+    later = min(scheduled, key=lambda i: i.enroll_on or date.max)
+    assert later.enroll_on is not None and "learning-hours budget" in later.transitions[-1].why
+    with sessions() as s:
+        in_lms = set(
+            s.scalars(select(LmsEnrollmentRow.course_id).where(LmsEnrollmentRow.employee_id == emp))
+        )
+    assert later.course_id not in in_lms
+    start_at = datetime.combine(later.enroll_on, datetime.min.time(), UTC)
+    await env.sleep(start_at - await env.get_current_time() + timedelta(hours=1))
+    state = await state_until(
+        handle,
+        lambda s: next(i for i in s.items if i.course_id == later.course_id).status == "enrolled",
+    )
+    got = next(i for i in state.items if i.course_id == later.course_id)
+    assert "learning-hours budget" in got.transitions[-1].why
+    assert len(mails(settings, f"enrollment:{emp}:{later.course_id}:approved")) == 1
+    await keep_history(handle, "learning_load")
+
+
+def goal_event(emp: str, event_id: str, change: str, due: date) -> InboundEvent:
+    """A goal.changed.v1 for `emp`'s goal asking for Reading Comprehension at 6, unaligned."""
+    body = GoalChanged.model_validate_json(
+        json.dumps(
+            {
+                "goal_id": "g-read",
+                "employee_id": emp,
+                "title": "Read the architecture review board's papers",
+                "change": change,
+                "due": due.isoformat(),
+                "weight": 60,
+                "skills": [{"skill_id": "onet:2.A.1.a", "target_level": 6}],
+            }
+        )
+    )
+    return InboundEvent(event_id=event_id, type=GOAL_CHANGED, source="goals", goal=body)
+
+
+async def test_a_goal_drives_training_due_with_it_reminds_and_its_cancellation_waives_it(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    emp = "T-EMP19"
+    now = await env.get_current_time()
+    due = (now + timedelta(days=60)).date()
+    handle = await start(
+        env.client, settings, emp, goal_event(emp, "tm-19-set", "set", due), NO_APPROVALS
+    )
+    state = await state_until(handle, lambda s: any(i.status == "enrolled" for i in s.items))
+    item = next(i for i in state.items if i.status == "enrolled")
+    assert "onet:2.A.1.a" in item.skills and item.due == due
+    assert "goal" in item.reason
+    assert any(e.kind == "goal" and "unaligned" in e.text for e in state.timeline)
+
+    until_7 = datetime.combine(due, datetime.min.time(), UTC) - timedelta(days=7)
+    await env.sleep(until_7 - await env.get_current_time() + timedelta(hours=1))
+    await state_until(
+        handle,
+        lambda s: 7 in next(i for i in s.items if i.course_id == item.course_id).reminders_sent,
+    )
+    assert len(mails(settings, f"{emp}:reminder:{item.course_id}:7")) == 1
+
+    await handle.signal(
+        EmployeeLearningWorkflow.event, goal_event(emp, "tm-19-cancel", "cancelled", due)
+    )
+    state = await state_until(
+        handle,
+        lambda s: next(i for i in s.items if i.course_id == item.course_id).status == "waived",
+    )
+    assert state.history[-1].event_id == "tm-19-cancel"
+    await keep_history(handle, "goal_set_remind_cancel")

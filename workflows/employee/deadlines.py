@@ -13,7 +13,9 @@ from typing import Literal
 
 from schemas.learning import ENROLLED_STATUSES, LearningPolicy, PlanItemState
 
-DeadlineKind = Literal["escalate", "approval_default", "reminder", "overdue", "waitlist_check"]
+DeadlineKind = Literal[
+    "escalate", "approval_default", "reminder", "overdue", "waitlist_check", "enroll_scheduled"
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ def item_deadlines(
     fills a freed seat from its waitlist on its own); None: never.
     """
     out: list[Deadline] = []
+    if item.status == "scheduled" and item.enroll_on is not None:
+        out.append(Deadline(start_of(item.enroll_on), "enroll_scheduled", item.course_id))
     if item.status == "waitlisted" and waitlist_every is not None:
         since = item.lms_checked_at or (item.transitions[-1].at if item.transitions else None)
         if since is not None:

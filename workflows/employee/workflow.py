@@ -23,20 +23,24 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.directory import DirectoryActivities
     from activities.errors import failure_text
+    from activities.goals import GoalActivities
     from activities.lms.activities import LmsActivities
     from activities.mail.activities import MailActivities, message_id_for
     from activities.outbound import OutboundActivities
     from activities.planning import PlanningActivities
     from activities.policy import PolicyActivities
+    from activities.skills.load import add_months, stagger_plan
     from schemas.envelope import CloudEvent
     from schemas.events import (
         COURSE_COMPLETED,
         EMPLOYEE_UPDATED,
+        GOAL_CHANGED,
         OBJECTIVES_CHANGED,
         REVIEW_COMPLETED,
         EmployeeUpdated,
         InboundEvent,
     )
+    from schemas.goals import GoalApplyRequest
     from schemas.learning import (
         ENROLLED_STATUSES,
         ApprovalDecision,
@@ -48,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         Enrollment,
         EnrollRequest,
         EventRetry,
+        GapOverride,
         ItemStatus,
         LearningPlan,
         NoticeRequest,
@@ -120,6 +125,13 @@ START_SIGNALS_KEPT = "start-signals-kept"
 LEAVER_WAITLIST = "leaver-waitlist-withdrawn"
 """Patch: a leaver's waitlist places are withdrawn in the LMS too, and waitlisted items are
 checked daily for a seat the LMS gave them (then enrolled, with reminders)."""
+LEARNING_LOAD = "learning-load"
+"""Patch: a plan is staggered within the employee's learning-hours budget; what does not fit
+the next three months is scheduled (a durable timer enrolls it when its month comes)."""
+GOALS = "goals"
+"""Patch: `goal.changed.v1` events are recorded (with their alignment) and re-plan."""
+GAP_OVERRIDES = "gap-overrides"
+"""Patch: HR's waiver or restoration of a gap re-plans at once (the `gaps_changed` update)."""
 DECISION_REFUSED = "DecisionRefused"
 """``ApplicationError.type`` of a decision that was accepted but could no longer be applied."""
 
@@ -142,6 +154,11 @@ IDLE_BEFORE_CONTINUE = timedelta(days=30)
 def workflow_id_for(employee_id: str) -> str:
     """The workflow id of an employee's learning workflow."""
     return f"employee-{employee_id}"
+
+
+def _override_id(change: GapOverride, at: datetime) -> str:
+    """The cause id of a re-plan after an override (the audit line's event id)."""
+    return f"gaps:{change.action}:{change.skill_id}:{at:%Y%m%dT%H%M%S.%f}"
 
 
 def _course_line(item: PlanItemState) -> EnrolledCourse:
@@ -171,7 +188,7 @@ class EmployeeLearningWorkflow:
         self._seen_set: set[str] = set()
         self._content: dict[str, str] = {}
         self._failed: list[InboundEvent] = []
-        self._retry_requests: list[EventRetry] = []
+        self._overrides: list[tuple[GapOverride, str]] = []
         self._mail: set[asyncio.Future[None]] = set()
         # A deadline step that failed (its dependency down) is tried again from this time on.
         self._deadlines_held_until: datetime | None = None
@@ -250,6 +267,25 @@ class EmployeeLearningWorkflow:
             )
 
     @workflow.update
+    async def gaps_changed(self, change: GapOverride) -> str:
+        """HR waived or restored a gap (already in the app database): note it and re-plan.
+
+        Returns the outcome of the re-plan (e.g. "no-new-enrollment", "enrolled").
+        """
+        queued = (change, _override_id(change, workflow.now()))
+        self._overrides.append(queued)
+        await workflow.wait_condition(lambda: queued not in self._overrides)
+        line = next((h for h in reversed(self._state.history) if h.event_id == queued[1]), None)
+        return line.outcome if line else "recorded"
+
+    @gaps_changed.validator
+    def _validate_gaps_changed(self, change: GapOverride) -> None:
+        if self._closing or self._state.left:
+            raise ValueError(f"the plan of employee {self._inp.employee_id} is closing")
+        if not change.by.strip():
+            raise ValueError("say who changes the gap (--by)")
+
+    @workflow.update
     async def decide(self, decision: ApprovalDecision) -> PlanItemState:
         """A manager approves or rejects a pending item; returns the item once applied."""
         self._decisions.append(decision)
@@ -305,12 +341,13 @@ class EmployeeLearningWorkflow:
                     deadline.course_id,
                     deadline.days_before,
                 )
-            if not (self._queue or self._decisions):
+            if not (self._queue or self._decisions or self._overrides):
                 wait = deadline.at - workflow.now() if deadline else IDLE_BEFORE_CONTINUE
                 try:
                     if wait > timedelta(0):
                         await workflow.wait_condition(
-                            lambda: bool(self._queue or self._decisions), timeout=wait
+                            lambda: bool(self._queue or self._decisions or self._overrides),
+                            timeout=wait,
                         )
                 except TimeoutError:
                     if deadline is None:
@@ -319,6 +356,7 @@ class EmployeeLearningWorkflow:
                 await self._refresh_policy()
             await self._deadlines_due()
             await self._apply_decisions()
+            await self._apply_overrides()
             while self._queue and handled < EVENTS_PER_RUN and not self._state.left:
                 ev = self._queue.pop(0)
                 self._audit(await self._handle(ev))
@@ -340,6 +378,7 @@ class EmployeeLearningWorkflow:
                 self._decisions.clear()
             else:
                 await self._apply_decisions()
+                await self._apply_overrides()
                 self._publish_state()
         await workflow.wait_condition(workflow.all_handlers_finished)
         # Emails still going out are waited for: their outcome belongs on the items.
@@ -406,6 +445,8 @@ class EmployeeLearningWorkflow:
                 return await self._after_update(ev, ev.employee_update)
             if ev.type == OBJECTIVES_CHANGED and ev.objectives is not None:
                 return await self._after_objectives(ev)
+            if ev.type == GOAL_CHANGED and ev.goal is not None and workflow.patched(GOALS):
+                return await self._after_goal(ev)
             return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
         except ActivityError as err:
             reason = failure_text(err)
@@ -421,7 +462,10 @@ class EmployeeLearningWorkflow:
         reviewed = await call_local(
             PlanningActivities.plan_review,
             ReviewPlanRequest(
-                employee_id=self._inp.employee_id, event_id=ev.event_id, review=ev.review
+                employee_id=self._inp.employee_id,
+                event_id=ev.event_id,
+                review=ev.review,
+                event_time=ev.time,
             ),
         )
         self._want_employee(reviewed.employee)
@@ -444,7 +488,7 @@ class EmployeeLearningWorkflow:
         for item in change.proposed:
             self._upsert(item)
         awaiting = [self._item_or_fail(c) for c in change.need_approval]
-        to_enroll = change.enroll
+        to_enroll = self._stagger(employee, planned, change.enroll)
         enrolled: list[EnrolledCourse] = []
         await asyncio.gather(*(self._request_approval(employee, i) for i in awaiting))
         enrolled_ids, announcements = await self._enroll_many(employee, to_enroll, cause)
@@ -482,6 +526,46 @@ class EmployeeLearningWorkflow:
             uncoverable=uncoverable,
             emails=emails,
         )
+
+    def _stagger(
+        self, employee: Employee, planned: LearningPlan, course_ids: list[str]
+    ) -> list[str]:
+        """Fit the courses to enroll into the employee's learning-hours budget.
+
+        Each gets its staggered due date (an objective's earlier due date stays); those due
+        beyond the next three months are scheduled for the month they start in (enrolled
+        then, by a durable timer). Returns the courses to enroll now. Without a budget (or
+        before the patch): all of them, as they were.
+        """
+        policy = self._inp.policy
+        hours = policy.hours_for(employee.role_id, employee.department)
+        if not course_ids or hours is None or not workflow.patched(LEARNING_LOAD):
+            return course_ids
+        today = workflow.now().date()
+        default_due = today + timedelta(days=policy.due_days)
+        wanted = set(course_ids)
+        plan_items = [i for i in planned.plan.items if i.course_id in wanted]
+        now_ids: set[str] = set()
+        for slot in stagger_plan(
+            plan_items, start=today, hours_per_month=hours, horizon=add_months(today, 3)
+        ):
+            item = self._item_or_fail(slot.course_id)
+            due = slot.due
+            if item.due is not None and item.due != default_due:
+                due = min(due, item.due)  # an objective's due date
+            if slot.deferred_until is None or slot.deferred_until <= today:
+                # (a course longer than the next three months that starts now is enrolled now)
+                self._upsert(item.model_copy(update={"due": due}))
+                now_ids.add(slot.course_id)
+            else:
+                self._move(
+                    slot.course_id,
+                    "scheduled",
+                    f"{slot.note()}: {hours:g} h a month leave no room before then",
+                    due=due,
+                    enroll_on=slot.deferred_until,
+                )
+        return [c for c in course_ids if c in now_ids]
 
     async def _after_completion(self, ev: InboundEvent) -> ProcessedEvent:
         assert ev.completion is not None
@@ -569,6 +653,33 @@ class EmployeeLearningWorkflow:
             f"objectives {applied.objective_set_id}@v{applied.version} apply",
             event_id=ev.event_id,
         )
+        employee = await self._employee()
+        planned = await self._plan(
+            PlanRequest(
+                employee=employee, event_id=ev.event_id, on=workflow.now().date(), applies=applied
+            )
+        )
+        return await self._apply_plan(employee, planned, ev.event_id, ev.type)
+
+    async def _after_goal(self, ev: InboundEvent) -> ProcessedEvent:
+        """A goal was set, changed, completed or cancelled: record it and re-plan.
+
+        Its alignment is on the timeline and published; a goal's skills are one more source
+        of requirements, and a closed goal's go (their open items are waived).
+        """
+        applied = await call_local(
+            GoalActivities.apply_activity, GoalApplyRequest.of(ev, on=workflow.now().date())
+        )
+        why = f": {applied.reason}" if applied.reason else ""
+        self._note(
+            "goal",
+            f"goal {applied.goal_id} is {applied.status}, {applied.alignment}{why}",
+            event_id=ev.event_id,
+        )
+        kind, data = applied.outbound()
+        await self._publish_all([self._outbound(kind, data, ev.event_id)])
+        if not applied.changed:
+            return ProcessedEvent(event_id=ev.event_id, type=ev.type, outcome="recorded")
         employee = await self._employee()
         planned = await self._plan(
             PlanRequest(employee=employee, event_id=ev.event_id, on=workflow.now().date())
@@ -670,6 +781,38 @@ class EmployeeLearningWorkflow:
         )
         if not same:
             self._note("policy", f"the settings' policy {snapshot.version} applies from now on")
+
+    async def _apply_overrides(self) -> None:
+        """Re-plan after each of HR's gap overrides, in the order they came (audited)."""
+        while self._overrides:
+            change, cause = self._overrides[0]
+            why = f": {change.reason}" if change.reason else ""
+            self._note(
+                "gap-override",
+                f"{change.skill_id} {change.action} by {change.by}{why}",
+                event_id=cause,
+            )
+            if workflow.patched(GAP_OVERRIDES):
+                try:
+                    employee = await self._employee()
+                    planned = await self._plan(
+                        PlanRequest(employee=employee, event_id=cause, on=workflow.now().date())
+                    )
+                    self._audit(
+                        await self._apply_plan(employee, planned, cause, "talentloop.gap-override")
+                    )
+                except ActivityError as err:
+                    reason = failure_text(err)
+                    self._note("error", f"re-plan after {cause} failed: {reason}", event_id=cause)
+                    self._audit(
+                        ProcessedEvent(
+                            event_id=cause,
+                            type="talentloop.gap-override",
+                            outcome="failed",
+                            error=reason,
+                        )
+                    )
+            self._overrides.pop(0)
 
     async def _apply_decisions(self) -> None:
         """Apply the queued decisions in the order they came."""
@@ -779,6 +922,8 @@ class EmployeeLearningWorkflow:
                 [_course_line(item)],
                 facts={"days_left": str(due.days_before)},
             )
+        elif due.kind == "enroll_scheduled":
+            await self._enroll_and_tell(item, "its month in the learning-hours budget has come")
         elif due.kind == "waitlist_check":
             await self._check_waitlist(employee, item)
         elif due.kind == "overdue":

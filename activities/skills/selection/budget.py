@@ -27,8 +27,10 @@ class BudgetSearch:
 
     Candidates are decided in order of closure per hour; a node is pruned by the fractional
     knapsack bound over the rest, with levels relaxed to what every course taken so far
-    teaches. Ties in closure go to the cheaper plan. After the problem's node limit it stops
-    with the best plan found so far and sets ``aborted``.
+    teaches. Ties in closure go to the cheaper plan. A course is only taken when it fits
+    with all its prerequisites (a course whose prerequisites can never fit is never tried).
+    The search starts from a feasible greedy plan (:meth:`greedy`), so the plan it returns
+    closes at least as much as that one, even when the node limit stops it (``aborted``).
     """
 
     def __init__(self, problem: Problem, gaps: Sequence[Gap]) -> None:
@@ -37,7 +39,12 @@ class BudgetSearch:
         budget = problem.hours_budget if problem.hours_budget is not None else math.inf
         self.budget = budget
         candidates = problem.candidates
-        order = [i for i, c in enumerate(candidates) if c.hours <= budget + EPS]
+        self.closure = [self._with_prerequisites(i) for i in range(len(candidates))]
+        order = [
+            i
+            for i in range(len(candidates))
+            if sum(candidates[j].hours for j in self.closure[i]) <= budget + EPS
+        ]
         solo = {i: self._relaxed_gain(problem.start_levels, i) for i in order}
         order.sort(
             key=lambda i: (-solo[i] / max(candidates[i].hours, EPS), candidates[i].objective, i)
@@ -49,8 +56,61 @@ class BudgetSearch:
         self.nodes = 0
         self.aborted = False
 
+    def _with_prerequisites(self, i: int) -> frozenset[int]:
+        """Candidate ``i`` and every candidate it requires, transitively."""
+        seen = {i}
+        stack = [i]
+        while stack:
+            for p in self.problem.candidates[stack.pop()].prerequisites:
+                if p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+        return frozenset(seen)
+
+    def greedy(self) -> list[int]:
+        """A feasible plan, built greedily.
+
+        Each step adds the course (with its prerequisites) that fits and adds the most
+        closure per hour, until none adds any.
+        """
+        problem = self.problem
+        chosen: list[int] = []
+        hours = 0.0
+        value = 0.0
+        while True:
+            best: tuple[float, float, list[int], float] | None = None
+            for i in self.order:
+                if i in chosen:
+                    continue
+                bundle = sorted(self.closure[i] - set(chosen))
+                extra = sum(problem.candidates[j].hours for j in bundle)
+                if hours + extra > self.budget + EPS:
+                    continue
+                taken = [*chosen, *bundle]
+                order, levels = problem.schedule(taken)
+                if len(order) != len(taken):
+                    continue
+                gain = closure_value(levels, self.gaps, problem.start_levels) - value
+                if gain <= EPS:
+                    continue
+                rate = gain / max(extra, EPS)
+                if best is None or rate > best[0] + EPS:
+                    best = (rate, extra, bundle, gain)
+            if best is None:
+                return chosen
+            _, extra, bundle, gain = best
+            chosen += bundle
+            hours += extra
+            value += gain
+
     def run(self) -> list[int]:
         """The best plan found (candidate indices, in the order they were decided)."""
+        seed = self.greedy()
+        if seed:
+            _, levels = self.problem.schedule(seed)
+            self.best = seed
+            self.best_value = closure_value(levels, self.gaps, self.problem.start_levels)
+            self.best_objective = sum(self.problem.candidates[i].objective for i in seed)
         self._branch(0, [], 0.0, 0.0, dict(self.problem.start_levels))
         return self.best
 
@@ -99,7 +159,11 @@ class BudgetSearch:
             return
         i = self.order[k]
         c = problem.candidates[i]
-        if hours + c.hours <= self.budget + EPS:
+        needed = self.closure[i] - set(chosen) - set(self.order[k + 1 :]) - {i}
+        # A prerequisite already decided against can never join this branch: skip taking i.
+        extra = sum(problem.candidates[j].hours for j in self.closure[i] if j not in chosen)
+        fits = hours + extra <= self.budget + EPS and not needed
+        if fits:
             taken = [*chosen, i]
             order, levels = problem.schedule(taken)
             if len(order) == len(taken):

@@ -23,7 +23,12 @@ from schemas.events import InboundEvent
 from talentloop.service.bridge.chains import KeyChains
 from talentloop.service.bridge.deadletters import PRODUCER_MAX_REQUEST, DeadLetters
 from talentloop.service.bridge.delivery import Delivery
-from talentloop.service.bridge.directory import KnownEmployee, check_employee
+from talentloop.service.bridge.directory import (
+    KnownEmployee,
+    UnknownSkills,
+    check_employee,
+    check_skills,
+)
 from talentloop.service.bridge.offsets import OffsetTracker
 from talentloop.service.bridge.partitions import Partitions, RebalanceListener
 from talentloop.service.bridge.records import decode_record
@@ -46,6 +51,7 @@ class Bridge:
         *,
         group_id: str | None = None,
         known_employee: KnownEmployee | None = None,
+        unknown_skills: UnknownSkills | None = None,
         max_in_flight: int = 2000,
         poll_ms: int = 100,
         max_records: int = 500,
@@ -61,6 +67,8 @@ class Bridge:
             group_id: Consumer group; default the settings'.
             known_employee: Directory check; events for unknown employees go to the DLQ.
                 None accepts every employee id.
+            unknown_skills: Skills check of goals; a goal naming a skill the framework does
+                not hold goes to the DLQ ("unknown-skill"). None accepts every skill id.
             max_in_flight: Records waiting for Temporal before the partitions are paused.
             poll_ms: Longest wait of one poll.
             max_records: Largest batch of one poll.
@@ -73,6 +81,7 @@ class Bridge:
         self._client = client
         self._group_id = group_id
         self._known_employee = known_employee
+        self._unknown_skills = unknown_skills
         self._max_in_flight = max_in_flight
         self._poll_ms = poll_ms
         self._max_records = max_records
@@ -167,6 +176,11 @@ class Bridge:
     async def _drain(self) -> None:
         """Let in-flight records finish (bounded), then commit what is done."""
         tasks = self._chains.tasks()
+        log.info(
+            "stopping: %d records in flight get up to %g s to finish",
+            self.in_flight,
+            self._drain_timeout,
+        )
         if tasks:
             _done, late = await asyncio.wait(tasks, timeout=self._drain_timeout)
             for task in late:
@@ -217,6 +231,7 @@ class Bridge:
             )
             if isinstance(event, InboundEvent):
                 await check_employee(event, self._known_employee, self.stats)
+                await check_skills(event, self._unknown_skills, self.stats)
             await self._delivery.deliver(event)
         except InvalidEvent as err:
             await self._dead_letter(record, err)

@@ -10,7 +10,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from schemas.events import InboundEvent
 from schemas.rollout import ObjectiveSetEvent
 from talentloop.service.cloudevents import DateWindow, InvalidEvent, decode, record_time_of
-from talentloop.service.kafka_records import invalid_header_keys
+from talentloop.service.kafka_records import UnreadableRecord, invalid_header_keys
 
 log = logging.getLogger("talentloop.service.bridge")
 
@@ -38,9 +38,14 @@ def decode_record(
             order the employee's events are applied in. A record with a header key
             that is not UTF-8 is "corrupt-record" (see `talentloop.service.kafka_records`):
             its headers reach the DLQ with each such key as ``x-invalid-utf8-key-<hex>``, an
-            ASCII ``str`` a producer can publish, and the detail names the keys in hex.
+            ASCII ``str`` a producer can publish, and the detail names the keys in hex. So is
+            an `UnreadableRecord`, the stand-in for records kafka-python could not read (a
+            batch whose CRC does not match, a record of an invalid structure): its value, the
+            batch's bytes, reaches the DLQ, and the detail names the offsets and the error.
 
     """
+    if isinstance(record, UnreadableRecord):
+        raise InvalidEvent("corrupt-record", _unreadable_detail(record))
     bad_keys = invalid_header_keys(record.headers)
     if bad_keys:
         log.error(
@@ -90,3 +95,10 @@ def _corrupt_detail(bad_keys: list[bytes], limit: int = 500) -> str:
     if len(keys) > limit:
         keys = keys[: limit - 3] + "..."
     return f"header key not UTF-8 (hex): {keys}"
+
+
+def _unreadable_detail(record: UnreadableRecord) -> str:
+    """The DLQ detail of a stand-in for records kafka-python could not read."""
+    first, last = record.first_offset, record.offset
+    where = f"offset {last}" if first == last else f"offsets {first}..{last}"
+    return f"{where} unreadable (the value is the record batch's bytes): {record.error}"

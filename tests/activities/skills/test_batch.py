@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from activities.skills.batch import population_gaps, requirement_matrix
-from activities.skills.gaps import compute_gaps, effective_requirements
+from activities.skills.gaps import compute_gaps, decide_gaps, effective_requirements
 from schemas.skills import (
     Objective,
     ObjectiveRequirement,
@@ -33,6 +33,7 @@ def random_roles(rng: random.Random, n: int = 6) -> list[Role]:
                     skill_id=s,
                     level=rng.choice([1.0, 2.5, 3.0, 4.0, 5.25]),
                     importance=rng.choice([1.5, 3.0, 4.0]),
+                    suppressed=rng.random() < 0.15,
                 )
                 for s in rng.sample(SKILLS, rng.randint(2, 7))
             ),
@@ -83,11 +84,11 @@ def random_objectives(rng: random.Random, roles: list[Role]) -> list[ObjectiveSe
 
 
 def plain(role, objectives, dept, levels, min_gap, role_needs_evidence):
-    """The product's per-employee path (see activities/planning.py)."""
+    """The per-employee path: the product's rules (`decide_gaps`, as activities/planning.py)."""
     assessed = {s: v for s, v in levels.items() if not np.isnan(v)}
     reqs = effective_requirements(role, objectives, dept, ON)
     if role_needs_evidence:
-        reqs = [r for r in reqs if r.skill_id in assessed or r.objective_id is not None]
+        return decide_gaps(reqs, assessed, SKILL_BY_ID, min_gap=min_gap)
     return [g for g in compute_gaps(reqs, assessed, SKILL_BY_ID) if g.size >= min_gap]
 
 

@@ -1,0 +1,492 @@
+"""The console's Starlette application: pages, sign-in, CSRF, roles, audited actions.
+
+Server-rendered with jinja2 (no JavaScript build step). Sessions are signed cookies
+(HttpOnly, SameSite=Lax, Secure unless turned off for plain-HTTP development) holding the
+username and the session's CSRF token; every POST must carry that token. A request outside the
+user's role is answered 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from activities.store.projector import Projector
+from schemas.learning import EmployeeLearningState
+from talentloop.console import auth, queries
+from talentloop.console.auth import User
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+SESSION_COOKIE = "talentloop_session"
+
+
+class DecisionRefused(Exception):
+    """The employee's workflow refused the decision (the message says why)."""
+
+
+class Decider(Protocol):
+    """Takes approval decisions on employees' workflows and reads their plans."""
+
+    async def decide(
+        self, employee_id: str, course_id: str, approver_id: str, approve: bool, comment: str
+    ) -> str:
+        """Send the decision; the item's new status. Raises `DecisionRefused` when refused."""
+
+    async def state(self, employee_id: str) -> EmployeeLearningState | None:
+        """The employee workflow's ``state`` answer, or None when it cannot be had."""
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """How the console application behaves.
+
+    Attributes:
+        secret_key: Signs the session cookies (keep it secret; rotate to end all sessions).
+        secure_cookies: Mark cookies Secure (only sent over HTTPS; browsers also send them to
+            http://localhost). Turn off only for plain-HTTP development on another host.
+        session_hours: How long a session lasts.
+        sla_days: The approval SLA, for "past SLA" counts.
+        funnel_days: The default period of the overview's funnel.
+        signin_limit: Failed sign-ins per username and per client address in 5 minutes.
+    """
+
+    secret_key: str
+    secure_cookies: bool = True
+    session_hours: float = 8.0
+    sla_days: int = 5
+    funnel_days: int = 30
+    signin_limit: int = 5
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["urlencode"] = urlencode
+    return env
+
+
+def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _csv_safe(value: Any) -> str:
+    """A cell as text, with a leading formula character neutralised (CSV injection)."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _page(request: Request) -> int:
+    try:
+        return max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def create_app(
+    sessions: sessionmaker[Session], config: ConsoleConfig, decider: Decider | None = None
+) -> Starlette:
+    """The console application over the app database behind `sessions`.
+
+    Args:
+        sessions: Session factory on the app database (migrated, read model included).
+        config: Cookies, SLA and throttle settings.
+        decider: How decisions reach the employees' workflows; None: the console is read-only
+            (deciding answers 503).
+
+    Returns:
+        The ASGI application.
+    """
+    env = _env()
+    throttle = auth.Throttle(limit=config.signin_limit)
+    projector = Projector(sessions)
+
+    def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        ctx.setdefault("user", request.state.user if hasattr(request.state, "user") else None)
+        ctx["csrf_token"] = _csrf(request)
+        ctx["flash"] = request.session.pop("flash", None)
+        ctx["path"] = request.url.path
+        html = env.get_template(template).render(**ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def _csrf(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(32)
+            request.session["csrf"] = token
+        return token
+
+    async def form_checked(request: Request) -> FormData:
+        form = await request.form()
+        sent = form.get("csrf_token")
+        expected = request.session.get("csrf")
+        if (
+            not isinstance(sent, str)
+            or not isinstance(expected, str)
+            or not hmac.compare_digest(sent, expected)
+        ):
+            raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page")
+        return form
+
+    def current(request: Request) -> User | None:
+        name = request.session.get("user")
+        if not isinstance(name, str):
+            return None
+        started = request.session.get("at", 0)
+        if not isinstance(started, int | float) or (
+            datetime.now(UTC).timestamp() - started > config.session_hours * 3600
+        ):
+            request.session.clear()
+            return None
+        user = auth.load_user(sessions, name)
+        if user is None:
+            request.session.clear()
+        return user
+
+    Handler = Callable[[Request, User], Awaitable[Response]]
+
+    def page(
+        handler: Handler, *, hr_only: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            user = current(request)
+            if user is None:
+                nxt = request.url.path
+                return RedirectResponse(f"/login?{urlencode({'next': nxt})}", status_code=303)
+            request.state.user = user
+            if hr_only and not user.sees_all:
+                raise HTTPException(403, "this page is for HR")
+            return await handler(request, user)
+
+        return endpoint
+
+    # -- sign-in -------------------------------------------------------------------------------
+
+    async def login_form(request: Request) -> Response:
+        return render(request, "login.html", next=request.query_params.get("next", "/"), error="")
+
+    async def login(request: Request) -> Response:
+        form = await form_checked(request)
+        username = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        nxt = str(form.get("next", "/"))
+        if not nxt.startswith("/") or nxt.startswith("//"):
+            nxt = "/"
+        client = request.client.host if request.client else "?"
+        keys = (f"user:{username}", f"addr:{client}")
+        if throttle.blocked(*keys):
+            auth.record(sessions, username or "?", "signin", "", "", "throttled")
+            return render(
+                request,
+                "login.html",
+                status=429,
+                next=nxt,
+                error="Too many failed sign-ins: wait a few minutes.",
+            )
+        user = auth.verify(sessions, username, password)
+        if user is None:
+            throttle.failed(*keys)
+            auth.record(sessions, username or "?", "signin", "", "", "failed")
+            return render(
+                request, "login.html", status=401, next=nxt, error="Wrong username or password."
+            )
+        throttle.succeeded(keys[0])
+        request.session.clear()  # a fresh session (and CSRF token) on sign-in
+        request.session["user"] = user.username
+        request.session["at"] = datetime.now(UTC).timestamp()
+        request.session["csrf"] = secrets.token_urlsafe(32)
+        auth.record(sessions, user.username, "signin", "", "", "ok")
+        return RedirectResponse(nxt, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await form_checked(request)
+        name = request.session.get("user")
+        request.session.clear()
+        if isinstance(name, str):
+            auth.record(sessions, name, "signout", "", "", "ok")
+        return RedirectResponse("/login", status_code=303)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    async def overview(request: Request, user: User) -> Response:
+        try:
+            days = min(max(int(request.query_params.get("days", config.funnel_days)), 1), 3660)
+        except ValueError:
+            days = config.funnel_days
+        period = queries.Period.last_days(days)
+        with sessions() as s:
+            numbers = queries.overview(s, user, period, config.sla_days, datetime.now(UTC))
+        return render(request, "overview.html", o=numbers, period=period, days=days)
+
+    def item_filter(request: Request) -> queries.ItemFilter:
+        p = request.query_params
+        return queries.ItemFilter(
+            q=p.get("q", "").strip()[:100],
+            state=p.get("state", "") if p.get("state", "") in queries.ALL_STATES else "",
+            department=p.get("department", "")[:128],
+            role=p.get("role", "")[:128],
+            overdue=p.get("overdue") == "1",
+            past_sla=p.get("past_sla") == "1",
+            failed_notice=p.get("failed_notice") == "1",
+            approver=p.get("approver", "")[:128],
+        )
+
+    async def items(request: Request, user: User) -> Response:
+        f = item_filter(request)
+        now = datetime.now(UTC)
+        with sessions() as s:
+            if request.query_params.get("format") == "csv":
+                rows = queries.items_all(s, user, f, config.sla_days, now)
+                auth.record(
+                    sessions, user.username, "export", "items", urlencode(f.as_params()), "ok"
+                )
+                return _csv("plan-items", queries.ITEM_COLUMNS, rows)
+            page_no = _page(request)
+            rows, total = queries.items(s, user, f, page_no, config.sla_days, now)
+            depts, roles = queries.departments(s, user), queries.roles(s, user)
+        return render(
+            request,
+            "items.html",
+            rows=rows,
+            total=total,
+            page=page_no,
+            pages=max(1, -(-total // queries.PAGE_SIZE)),
+            f=f,
+            params=f.as_params(),
+            departments=depts,
+            roles=roles,
+            states=queries.ALL_STATES,
+            title="Plan items",
+        )
+
+    async def approvals(request: Request, user: User) -> Response:
+        f = item_filter(request)
+        f.state = "awaiting_approval"
+        if user.role == "manager":
+            f.approver = user.employee_id or "-"
+        now = datetime.now(UTC)
+        with sessions() as s:
+            if request.query_params.get("format") == "csv":
+                rows = queries.items_all(s, user, f, config.sla_days, now)
+                return _csv("approvals", queries.ITEM_COLUMNS, rows)
+            page_no = _page(request)
+            rows, total = queries.items(s, user, f, page_no, config.sla_days, now)
+        return render(
+            request,
+            "approvals.html",
+            rows=rows,
+            total=total,
+            page=page_no,
+            pages=max(1, -(-total // queries.PAGE_SIZE)),
+            params=f.as_params(),
+            sla_days=config.sla_days,
+            now=now,
+        )
+
+    async def heatmap(request: Request, user: User) -> Response:
+        with sessions() as s:
+            h = queries.heatmap(s, user, datetime.now(UTC).date())
+        if request.query_params.get("format") == "csv":
+            rows = [
+                (d, k, *h.cells[(d, k)])
+                for d in h.departments
+                for k, _ in h.skills
+                if (d, k) in h.cells
+            ]
+            return _csv("coverage", ("department", "skill", "share", "employees", "change"), rows)
+        return render(request, "heatmap.html", h=h)
+
+    async def employee(request: Request, user: User) -> Response:
+        emp_id = request.path_params["employee_id"]
+        with sessions() as s:
+            if not queries.may_read_employee(s, user, emp_id):
+                raise HTTPException(403, "this employee is not in your team")
+            data = queries.employee_page(s, emp_id)
+            deciding = {
+                i.course_id
+                for i in data.items
+                if user.can_act and queries.may_decide(s, user, emp_id, i.course_id)
+            }
+        if data.employee is None and not data.items:
+            raise HTTPException(404, "no such employee")
+        return render(request, "employee.html", d=data, emp_id=emp_id, deciding=deciding)
+
+    async def decide(request: Request, user: User) -> Response:
+        form = await form_checked(request)
+        emp_id = str(form.get("employee_id", ""))
+        course = str(form.get("course_id", ""))
+        approve = form.get("decision") == "approve"
+        comment = str(form.get("comment", "")).strip()[:1000]
+        action = "approve" if approve else "reject"
+        target = f"{emp_id}/{course}"
+        with sessions() as s:
+            on_behalf = queries.may_decide(s, user, emp_id, course) if user.can_act else None
+        if on_behalf is None:
+            auth.record(sessions, user.username, action, target, comment, "forbidden")
+            raise HTTPException(403, "you may not decide this item")
+        if decider is None:
+            raise HTTPException(503, "the console has no connection to the workflows")
+        try:
+            status = await decider.decide(emp_id, course, on_behalf, approve, comment)
+        except DecisionRefused as err:
+            auth.record(sessions, user.username, action, target, comment, f"refused: {err}")
+            request.session["flash"] = f"Refused: {err}"
+        else:
+            behalf = "" if on_behalf == user.employee_id else f" (for {on_behalf})"
+            auth.record(sessions, user.username, action, target, comment, f"{status}{behalf}")
+            request.session["flash"] = f"{course}: {status}"
+            state = await decider.state(emp_id)
+            if state is not None:
+                projector.apply_plan(state)
+        back = str(form.get("back", ""))
+        if not back.startswith("/") or back.startswith("//"):
+            back = f"/employees/{emp_id}"
+        return RedirectResponse(back, status_code=303)
+
+    async def dead_letter_list(request: Request, user: User) -> Response:
+        reason = request.query_params.get("reason", "")[:64]
+        with sessions() as s:
+            if request.query_params.get("format") == "csv":
+                rows, _ = queries.dead_letters(s, reason, 1)
+                return _csv(
+                    "dead-letters",
+                    ("partition", "offset", "at", "reason", "detail", "source"),
+                    [
+                        (
+                            r.partition,
+                            r.offset,
+                            r.at,
+                            r.reason,
+                            r.detail,
+                            f"{r.source_topic}/{r.source_partition}@{r.source_offset}",
+                        )
+                        for r in rows
+                    ],
+                )
+            page_no = _page(request)
+            rows, total = queries.dead_letters(s, reason, page_no)
+            reasons = queries.dead_letter_reasons(s)
+        return render(
+            request,
+            "dead_letters.html",
+            rows=rows,
+            total=total,
+            page=page_no,
+            pages=max(1, -(-total // queries.PAGE_SIZE)),
+            reason=reason,
+            reasons=reasons,
+            params={"reason": reason} if reason else {},
+        )
+
+    async def audit_page(request: Request, user: User) -> Response:
+        page_no = _page(request)
+        with sessions() as s:
+            rows, total = queries.audit_lines(s, user, page_no)
+        if request.query_params.get("format") == "csv":
+            return _csv(
+                "audit",
+                ("at", "actor", "action", "target", "reason", "outcome"),
+                [(r.at, r.actor, r.action, r.target, r.reason, r.outcome) for r in rows],
+            )
+        return render(
+            request,
+            "audit.html",
+            rows=rows,
+            total=total,
+            page=page_no,
+            pages=max(1, -(-total // queries.PAGE_SIZE)),
+            params={},
+        )
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 403 and request.method == "POST":
+            log.info("refused %s %s: %s", request.method, request.url.path, exc.status_code)
+        return render(
+            request,
+            "error.html",
+            status=exc.status_code,
+            status_code=exc.status_code,
+            detail=exc.detail,
+        )
+
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    routes = [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", page(overview)),
+        Route("/items", page(items)),
+        Route("/approvals", page(approvals)),
+        Route("/heatmap", page(heatmap)),
+        Route("/employees/{employee_id}", page(employee)),
+        Route("/decide", page(decide), methods=["POST"]),
+        Route("/dead-letters", page(dead_letter_list, hr_only=True)),
+        Route("/audit", page(audit_page)),
+        Route("/healthz", healthz),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(BaseHTTPMiddleware, dispatch=security_headers),
+            Middleware(
+                SessionMiddleware,
+                secret_key=config.secret_key,
+                session_cookie=SESSION_COOKIE,
+                max_age=int(config.session_hours * 3600),
+                same_site="lax",
+                https_only=config.secure_cookies,
+            ),
+        ],
+        exception_handlers={HTTPException: http_error},
+    )
