@@ -89,3 +89,11 @@ def _run() -> None:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         typer.echo(f"talentloop: {type(err).__name__}: {first}", err=True)
         sys.exit(1)
+    except RuntimeError as err:
+        # The Temporal SDK raises a bare RuntimeError("Failed client connect: ...") when the
+        # server cannot be reached; anything else of the kind is a bug and keeps its traceback.
+        if "Failed client connect" not in str(err):
+            raise
+        first = str(err).strip().splitlines()[0]
+        typer.echo(f"talentloop: Temporal unreachable: {first}", err=True)
+        sys.exit(1)
