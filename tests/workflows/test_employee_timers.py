@@ -20,9 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support.delivery import state_until as _state_until
 from support.events import inbound_review
+from support.polling import eventually
 from support.temporal import time_skipping_server
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
@@ -77,6 +79,7 @@ from talentloop.service.config import Settings
 from talentloop.service.temporal import register_search_attributes
 from talentloop.service.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
+from workflows.employee.deadlines import item_deadlines, next_deadline
 from workflows.search_attributes import OBJECTIVE_VERSION, OVERDUE_COUNT
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -207,6 +210,19 @@ async def state_until(
     return await _state_until(handle, lambda s: predicate(s) and s.emails_in_flight == 0, timeout)
 
 
+async def settled(handle: WorkflowHandle[Any, Any]) -> EmployeeLearningState:
+    """The state once the workflow has no task pending and no email in flight: everything due
+    by the test server's current time (timers included) has been handled, so an absence
+    asserted then is a real absence."""
+
+    async def idle() -> bool:
+        raw = (await handle.describe()).raw_description
+        return not raw.HasField("pending_workflow_task")
+
+    await eventually(idle, 30.0, interval=0.1, message="the workflow never became idle")
+    return await state_until(handle, lambda s: True)
+
+
 def mail_keys(settings: Settings, prefix: str) -> list[str]:
     return sorted(
         m["X-Talentloop-Key"]
@@ -333,9 +349,13 @@ async def test_only_the_approver_may_decide_and_decisions_apply(
             ApprovalDecision(course_id=second.course_id, approver_id="T-MGR", approve=True),
         )
 
-    # The rejected item never escalates: no escalation mail, however long we wait.
+    # The rejected item never escalates: nothing is scheduled for it, and after the time its
+    # escalation would have come (every timer due by then handled) no escalation mail.
+    state = await settled(handle)
+    rejected_item = next(i for i in state.items if i.course_id == second.course_id)
+    assert item_deadlines(rejected_item, ALL_NEED_APPROVAL) == []
     await env.sleep(timedelta(days=12))
-    await state_until(handle, lambda s: True)
+    await settled(handle)
     assert mails(settings, f"{emp}:escalation:{second.course_id}:1") == []
     await keep_history(handle, "approve_reject")
 
@@ -377,8 +397,10 @@ async def test_completion_cancels_the_timers_and_closes_the_gap(
     assert any(e.kind == "gap-closed" for e in state.timeline)
     assert len(mails(settings, f"{emp}:completed:{enrolled[0].course_id}")) == 1
 
+    state = await settled(handle)
+    assert next_deadline(state.items, NO_APPROVALS) is None  # nothing left to remind of
     await env.sleep(timedelta(days=60))
-    await state_until(handle, lambda s: True)
+    await settled(handle)
     assert mail_keys(settings, f"{emp}:reminder") == []
     assert mail_keys(settings, f"{emp}:overdue") == []
     await keep_history(handle, "completion")
@@ -441,8 +463,9 @@ async def test_employee_who_left_is_withdrawn_and_the_workflow_ends(
     assert all(statuses[c] == "withdrawn" for c in open_items if c in statuses), statuses
     assert person is not None and not person.active
 
-    # Timers died with the workflow: nothing is sent later.
-    await env.sleep(timedelta(days=60))
+    # The workflow ended (its timers with it) and no reminder went out before it did.
+    described = await handle.describe()
+    assert described.status == WorkflowExecutionStatus.COMPLETED
     assert mail_keys(settings, f"{emp}:reminder") == []
 
 
