@@ -12,6 +12,9 @@ from activities.skills.selection.search import CoverSearch
 
 FAST_NODE_LIMIT = 300
 """Search nodes per part the "fast" method spends when ladders and MILP did not solve it."""
+EXACT_MILP_SECONDS = 10.0
+"""Time the exact method gives the MILP of one part, all rounds together: past it, the plan is
+a feasible cover (reverse delete) marked not optimal, so planning never runs unbounded."""
 FAST_MILP_SECONDS = 0.05
 """Time the "fast" method gives the MILP on a part the ladders cannot solve."""
 
@@ -93,7 +96,7 @@ def cover_by_parts(problem: Problem, method: Method = "auto") -> tuple[list[int]
         if search.aborted and method != "exact":
             optimal = False
         elif search.aborted:
-            milp = cover_milp(part)
+            milp = cover_milp(part, total_seconds=EXACT_MILP_SECONDS)
             if milp is not None:
                 found = frozenset(milp)
             else:

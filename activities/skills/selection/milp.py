@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from activities.skills.selection.problem import EPS, Problem
 
 
 def cover_milp(
-    problem: Problem, rounds: int = 30, time_limit: float | None = None
+    problem: Problem,
+    rounds: int = 30,
+    time_limit: float | None = None,
+    total_seconds: float | None = None,
 ) -> list[int] | None:
     """Exact minimum-cost cover by MILP (HiGHS), for parts too large for the search.
 
@@ -19,6 +24,8 @@ def cover_milp(
         problem: The problem (its budget and node limit are not used).
         rounds: Most MILPs solved, each with the cuts of the ones before.
         time_limit: Seconds per MILP, if limited.
+        total_seconds: Seconds for all the rounds together, if limited (past it: None, and the
+            caller falls back to a feasible cover).
 
     Returns:
         The chosen candidate indices, or None when no proven optimum is reached in ``rounds``.
@@ -37,12 +44,19 @@ def cover_milp(
         for need in c.entry_needs:
             providers = [p for p in problem.entry_providers(need) if p != i]
             rows.append(([*providers, i], [1.0] * len(providers) + [-1.0], 0.0))
+    deadline = None if total_seconds is None else time.monotonic() + total_seconds
     for _ in range(rounds):
+        limit = time_limit
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            limit = left if limit is None else min(limit, left)
         highs = highspy.Highs()  # type: ignore[no-untyped-call]
         highs.setOptionValue("output_flag", False)
         highs.setOptionValue("mip_rel_gap", 0.0)
-        if time_limit is not None:
-            highs.setOptionValue("time_limit", float(time_limit))
+        if limit is not None:
+            highs.setOptionValue("time_limit", float(limit))
         inf = highspy.kHighsInf
         for _ in candidates:
             highs.addVar(0.0, 1.0)
