@@ -237,11 +237,14 @@ class Projector:
                         row.completed_at = t.at
                 row.updated_at = last or _aware(row.updated_at) or row.created_at
             for entry in state.timeline:
-                key = "plan:" + hashlib.sha256(
-                    json.dumps(
-                        [emp, entry.at.isoformat(), entry.kind, entry.text, entry.course_id]
-                    ).encode()
-                ).hexdigest()
+                key = (
+                    "plan:"
+                    + hashlib.sha256(
+                        json.dumps(
+                            [emp, entry.at.isoformat(), entry.kind, entry.text, entry.course_id]
+                        ).encode()
+                    ).hexdigest()
+                )
                 if s.get(RmTimelineRow, key) is None:
                     s.add(
                         RmTimelineRow(
@@ -407,4 +410,3 @@ def _decode(value: bytes | None) -> tuple[str, str, datetime, object] | None:
         return None
     time = event.time if event.time is not None else datetime.now(UTC)
     return event.id, event.type, time, event.data
-

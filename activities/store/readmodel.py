@@ -21,7 +21,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from activities.store.tables import Base
+from activities.store.tables import Base, EmployeeRow, EvidenceRow
 
 
 class RmPositionRow(Base):
@@ -53,9 +53,13 @@ class RmPlanItemRow(Base):
 
     __tablename__ = "rm_plan_items"
     __table_args__ = (
-        Index("ix_rm_plan_items_state_due", "state", "due"),
+        Index("ix_rm_plan_items_state_employee", "state", "employee_id", "course_id"),
         Index("ix_rm_plan_items_approver_state", "approver_id", "state"),
         Index("ix_rm_plan_items_created", "created_at"),
+        Index("ix_rm_plan_items_enrolled", "enrolled_at"),
+        Index("ix_rm_plan_items_completed", "completed_at"),
+        Index("ix_rm_plan_items_notice", "notice_status"),
+        Index("ix_rm_plan_items_state_requested", "state", "approval_requested_at"),
     )
     employee_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     course_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -163,6 +167,20 @@ class ConsoleAuditRow(Base):
     target: Mapped[str] = mapped_column(String(256), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(Text, default="")
+
+
+# The console's queries over the app's own tables: a manager's team, a department, the funnel's
+# reviews in a period. Declared here (on those tables) so that revision 0008 and the metadata
+# agree; the tables' own module is not the console's to change.
+Index("ix_employees_manager", EmployeeRow.manager_id)
+Index("ix_employees_department", EmployeeRow.department)
+Index(
+    "ix_evidence_observed_source",
+    EvidenceRow.observed_at,
+    EvidenceRow.source,
+    EvidenceRow.employee_id,
+    EvidenceRow.ref,
+)
 
 
 READ_MODEL_TABLES: tuple[type[Base], ...] = (

@@ -82,6 +82,7 @@ def console(
         secure_cookies=settings.console_secure_cookies,
         session_hours=settings.console_session_hours,
         sla_days=settings.approval_sla_days,
+        trusted_user_header=settings.console_trusted_user_header,
     )
 
     async def serve(stop: asyncio.Event) -> None:

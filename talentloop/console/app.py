@@ -8,11 +8,13 @@ user's role is answered 403 and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,7 +71,13 @@ class ConsoleConfig:
         session_hours: How long a session lasts.
         sla_days: The approval SLA, for "past SLA" counts.
         funnel_days: The default period of the overview's funnel.
-        signin_limit: Failed sign-ins per username and per client address in 5 minutes.
+        signin_limit: Failed sign-ins per username in 5 minutes (4 times as many per
+            client address).
+        heatmap_cache_seconds: How long a computed coverage heatmap is served again (it
+            aggregates the whole directory and evidence; it changes slowly).
+        trusted_user_header: SSO behind a reverse proxy: the request header naming the
+            signed-in user (who must be an active console user). None (the default): only
+            the console's own sign-in counts, and such a header is ignored.
     """
 
     secret_key: str
@@ -78,6 +86,8 @@ class ConsoleConfig:
     sla_days: int = 5
     funnel_days: int = 30
     signin_limit: int = 5
+    heatmap_cache_seconds: float = 60.0
+    trusted_user_header: str | None = None
 
 
 def _env() -> Environment:
@@ -134,6 +144,16 @@ def create_app(
     env = _env()
     throttle = auth.Throttle(limit=config.signin_limit)
     projector = Projector(sessions)
+    heatmaps: dict[tuple[str, str], tuple[float, queries.Heatmap]] = {}
+
+    async def read(fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(session, *args)` on a worker thread (queries never block the event loop)."""
+
+        def run() -> Any:
+            with sessions() as s:
+                return fn(s, *args)
+
+        return await asyncio.to_thread(run)
 
     def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("user", request.state.user if hasattr(request.state, "user") else None)
@@ -163,6 +183,10 @@ def create_app(
         return form
 
     def current(request: Request) -> User | None:
+        if config.trusted_user_header:
+            proxied = request.headers.get(config.trusted_user_header)
+            if proxied:
+                return auth.load_user(sessions, proxied.strip())
         name = request.session.get("user")
         if not isinstance(name, str):
             return None
@@ -248,8 +272,7 @@ def create_app(
         except ValueError:
             days = config.funnel_days
         period = queries.Period.last_days(days)
-        with sessions() as s:
-            numbers = queries.overview(s, user, period, config.sla_days, datetime.now(UTC))
+        numbers = await read(queries.overview, user, period, config.sla_days, datetime.now(UTC))
         return render(request, "overview.html", o=numbers, period=period, days=days)
 
     def item_filter(request: Request) -> queries.ItemFilter:
@@ -268,16 +291,17 @@ def create_app(
     async def items(request: Request, user: User) -> Response:
         f = item_filter(request)
         now = datetime.now(UTC)
-        with sessions() as s:
-            if request.query_params.get("format") == "csv":
-                rows = queries.items_all(s, user, f, config.sla_days, now)
-                auth.record(
-                    sessions, user.username, "export", "items", urlencode(f.as_params()), "ok"
-                )
-                return _csv("plan-items", queries.ITEM_COLUMNS, rows)
-            page_no = _page(request)
+        if request.query_params.get("format") == "csv":
+            rows = await read(queries.items_all, user, f, config.sla_days, now)
+            auth.record(sessions, user.username, "export", "items", urlencode(f.as_params()), "ok")
+            return _csv("plan-items", queries.ITEM_COLUMNS, rows)
+        page_no = _page(request)
+
+        def listing(s: Session) -> tuple[list[Any], int, list[str], list[str]]:
             rows, total = queries.items(s, user, f, page_no, config.sla_days, now)
-            depts, roles = queries.departments(s, user), queries.roles(s, user)
+            return rows, total, queries.departments(s, user), queries.roles(s, user)
+
+        rows, total, depts, roles = await read(listing)
         return render(
             request,
             "items.html",
@@ -299,12 +323,11 @@ def create_app(
         if user.role == "manager":
             f.approver = user.employee_id or "-"
         now = datetime.now(UTC)
-        with sessions() as s:
-            if request.query_params.get("format") == "csv":
-                rows = queries.items_all(s, user, f, config.sla_days, now)
-                return _csv("approvals", queries.ITEM_COLUMNS, rows)
-            page_no = _page(request)
-            rows, total = queries.items(s, user, f, page_no, config.sla_days, now)
+        if request.query_params.get("format") == "csv":
+            rows = await read(queries.items_all, user, f, config.sla_days, now)
+            return _csv("approvals", queries.ITEM_COLUMNS, rows)
+        page_no = _page(request)
+        rows, total = await read(queries.items, user, f, page_no, config.sla_days, now)
         return render(
             request,
             "approvals.html",
@@ -318,8 +341,15 @@ def create_app(
         )
 
     async def heatmap(request: Request, user: User) -> Response:
-        with sessions() as s:
-            h = queries.heatmap(s, user, datetime.now(UTC).date())
+        today = datetime.now(UTC).date()
+        key = ("*" if user.sees_all else f"team:{user.employee_id}", today.isoformat())
+        cached = heatmaps.get(key)
+        if cached is not None and time.monotonic() - cached[0] < config.heatmap_cache_seconds:
+            h = cached[1]
+        else:
+            with sessions() as s:
+                h = await asyncio.to_thread(queries.heatmap, s, user, today)
+            heatmaps[key] = (time.monotonic(), h)
         if request.query_params.get("format") == "csv":
             rows = [
                 (d, k, *h.cells[(d, k)])

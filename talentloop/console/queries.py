@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,7 @@ ALL_STATES = (*OPEN_STATES, "completed", "waived", "rejected", "withdrawn", "fai
 def _employee_scope(user: User) -> ColumnElement[bool]:
     """Which employees (rows of ``employees``) the user may read."""
     if user.sees_all:
-        return EmployeeRow.id.is_not(None)
+        return true()
     if not user.employee_id:
         return false()
     escalated = exists().where(
@@ -62,14 +63,19 @@ def _employee_scope(user: User) -> ColumnElement[bool]:
     return or_(EmployeeRow.manager_id == user.employee_id, escalated)
 
 
+def _team(user: User) -> Any:
+    """The ids of the user's direct reports (a subquery)."""
+    return select(EmployeeRow.id).where(EmployeeRow.manager_id == user.employee_id)
+
+
 def _item_scope(user: User) -> ColumnElement[bool]:
-    """Which plan items the user may read (joined with their employee)."""
+    """Which plan items the user may read (no join needed)."""
     if user.sees_all:
-        return RmPlanItemRow.employee_id.is_not(None)
+        return true()
     if not user.employee_id:
         return false()
     return or_(
-        EmployeeRow.manager_id == user.employee_id,
+        RmPlanItemRow.employee_id.in_(_team(user)),
         RmPlanItemRow.approver_id == user.employee_id,
     )
 
@@ -151,39 +157,35 @@ def overview(s: Session, user: User, period: Period, sla_days: int, now: datetim
     scope = _item_scope(user)
 
     def items(*where: ColumnElement[bool]) -> int:
-        q = (
-            select(func.count())
-            .select_from(RmPlanItemRow)
-            .join(EmployeeRow, EmployeeRow.id == RmPlanItemRow.employee_id, isouter=True)
-            .where(scope, *where)
-        )
+        q = select(func.count()).select_from(RmPlanItemRow).where(scope, *where)
         return int(s.scalar(q) or 0)
 
     def in_period(col: Any) -> ColumnElement[bool]:
         return and_(col >= lo, col < hi)
 
+    by_state: dict[str, int] = {
+        state: int(n)
+        for state, n in s.execute(
+            select(RmPlanItemRow.state, func.count())
+            .where(scope, RmPlanItemRow.state.in_(("overdue", "awaiting_approval")))
+            .group_by(RmPlanItemRow.state)
+        ).all()
+    }
     reviewed = (
         select(EvidenceRow.employee_id, EvidenceRow.ref)
         .distinct()
-        .join(EmployeeRow, EmployeeRow.id == EvidenceRow.employee_id)
         .where(
-            _employee_scope(user),
-            EvidenceRow.source.like("review%"),
             EvidenceRow.observed_at >= period.start,
             EvidenceRow.observed_at < period.end,
-        )
-        .subquery()
-    )
-    reviews = s.scalar(select(func.count()).select_from(reviewed))
-    closed = s.scalar(
-        select(func.count())
-        .select_from(RmGapClosureRow)
-        .join(EmployeeRow, EmployeeRow.id == RmGapClosureRow.employee_id, isouter=True)
-        .where(
-            in_period(RmGapClosureRow.at),
-            _employee_scope(user) if not user.sees_all else RmGapClosureRow.at.is_not(None),
+            EvidenceRow.source.like("review%"),
         )
     )
+    closed = select(func.count()).select_from(RmGapClosureRow).where(in_period(RmGapClosureRow.at))
+    if not user.sees_all:
+        team = _team(user) if user.employee_id else select(EmployeeRow.id).where(false())
+        reviewed = reviewed.where(EvidenceRow.employee_id.in_(team))
+        closed = closed.where(RmGapClosureRow.employee_id.in_(team))
+    reviews = s.scalar(select(func.count()).select_from(reviewed.subquery()))
     dead = (
         int(s.scalar(select(func.count()).select_from(RmDeadLetterRow)) or 0)
         if user.sees_all
@@ -199,9 +201,9 @@ def overview(s: Session, user: User, period: Period, sla_days: int, now: datetim
         planned=items(in_period(RmPlanItemRow.created_at)),
         enrolled=items(in_period(RmPlanItemRow.enrolled_at)),
         completed=items(in_period(RmPlanItemRow.completed_at)),
-        gaps_closed=int(closed or 0),
-        overdue=items(RmPlanItemRow.state == "overdue"),
-        approvals_waiting=items(RmPlanItemRow.state == "awaiting_approval"),
+        gaps_closed=int(s.scalar(closed) or 0),
+        overdue=by_state.get("overdue", 0),
+        approvals_waiting=by_state.get("awaiting_approval", 0),
         approvals_past_sla=items(
             RmPlanItemRow.state == "awaiting_approval",
             RmPlanItemRow.approval_requested_at < now - timedelta(days=sla_days),
@@ -288,10 +290,13 @@ def _items_query(user: User, f: ItemFilter, sla_days: int, now: datetime) -> Any
         )
     if f.state:
         q = q.where(RmPlanItemRow.state == f.state)
+    # As id lists: the plan items are then read by primary key, employee by employee.
     if f.department:
-        q = q.where(EmployeeRow.department == f.department)
+        dept = select(EmployeeRow.id).where(EmployeeRow.department == f.department)
+        q = q.where(RmPlanItemRow.employee_id.in_(dept))
     if f.role:
-        q = q.where(EmployeeRow.role_id == f.role)
+        role = select(EmployeeRow.id).where(EmployeeRow.role_id == f.role)
+        q = q.where(RmPlanItemRow.employee_id.in_(role))
     if f.overdue:
         q = q.where(RmPlanItemRow.state == "overdue")
     if f.past_sla:

@@ -313,6 +313,11 @@ class ConsoleSettings(BaseModel):
         True, description="Secure cookies (HTTPS; browsers also send them to localhost)."
     )
     console_session_hours: float = Field(8.0, gt=0, description="How long a sign-in lasts.")
+    console_trusted_user_header: str | None = Field(
+        None,
+        description="SSO: take the signed-in username from this request header (e.g. "
+        "X-Forwarded-User). Only behind a proxy that sets it and strips it from clients.",
+    )
     projection_poll_seconds: float = Field(
         1.0, gt=0, description="How long the projector waits for new events per poll."
     )
