@@ -32,6 +32,35 @@ def _stack_started(settings: Settings) -> Iterator[list[ComponentStatus]]:
         raise
 
 
+def _services_left_running(settings: Settings) -> str:
+    """Start worker, bridge and console in the background, until `make down`.
+
+    Also makes a demo sign-in for the console (a GENERATED password, printed once).
+    """
+    import secrets
+
+    from activities.store.engine import open_engine, session_factory
+    from talentloop.console.auth import add_user
+    from talentloop.dev.devstack import SERVICES
+
+    password = secrets.token_urlsafe(12)
+    add_user(
+        session_factory(open_engine(settings.db_url)),
+        "hr-demo",
+        password,
+        "hr_admin",
+        actor="demo",
+    )
+    statuses = DevStack(settings).up(only=SERVICES)
+    console = next(s for s in statuses if s.name == "console")
+    return "\n".join(
+        [
+            "  Left running until `make down`: worker, bridge, console",
+            f"  Console       {console.url}  (sign in as hr-demo / {password})",
+        ]
+    )
+
+
 def _setup(settings: Settings) -> None:
     """Run `talentloop setup` and print one line per step."""
     from talentloop.service.provision import run_setup
@@ -99,3 +128,4 @@ def demo(
         _setup(settings)
         summary = asyncio.run(run_demo(settings, reviews=reviews, timeout=timeout))
     typer.echo(summary.render(settings))
+    typer.echo(_services_left_running(settings))

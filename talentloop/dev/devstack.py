@@ -54,6 +54,13 @@ TEMPORAL: Final = "temporal"
 KAFKA: Final = "kafka"
 SMTP: Final = "smtp"
 COMPONENTS: Final = (TEMPORAL, KAFKA, SMTP)
+"""The servers `up` starts by default."""
+WORKER: Final = "worker"
+BRIDGE: Final = "bridge"
+CONSOLE: Final = "console"
+SERVICES: Final = (WORKER, BRIDGE, CONSOLE)
+"""talentloop's own services, started only when asked (`make demo` leaves them running)."""
+ALL_COMPONENTS: Final = (*COMPONENTS, *SERVICES)
 """Component names, in start order."""
 
 _SEARCH_ATTRIBUTE_TYPES: Final = {
@@ -118,6 +125,10 @@ class _Component:
     url: str | None
     probe: Callable[[], str | None]
     """Returns None once the component answers, else why not (one short attempt)."""
+    env: dict[str, str] | None = None
+    """The environment to start it with (None: this process's)."""
+    cwd: Path | None = None
+    """The directory to start it in (None: the state directory)."""
 
 
 def temporal_binary() -> Path:
@@ -258,12 +269,14 @@ class DevStack:
         """
         components = self._components()
         statuses: dict[str, ComponentStatus] = {}
-        wanted = set(COMPONENTS if only is None else only)
-        for name in reversed(COMPONENTS):
+        wanted = set(ALL_COMPONENTS if only is None else only)
+        for name in reversed(ALL_COMPONENTS):
             if name not in wanted:
                 continue
             component = components[name]
             record = self._read_record(name)
+            if record is None and name in SERVICES:
+                continue  # a service never started here is not part of the stack
             if record is None:
                 detail, stopped = "not running", False
             elif not self._owns(record):
@@ -285,7 +298,7 @@ class DevStack:
                 url=component.url,
                 log_file=self._log_file(name),
             )
-        return [statuses[name] for name in COMPONENTS if name in statuses]
+        return [statuses[name] for name in ALL_COMPONENTS if name in statuses]
 
     def status(self) -> list[ComponentStatus]:
         """Report each component: running or not, its pid and address.
@@ -296,9 +309,12 @@ class DevStack:
         """
         statuses: list[ComponentStatus] = []
         for name, component in self._components().items():
+            if name in SERVICES and self._read_record(name) is None:
+                continue  # a service never started here is not part of the stack
             record = self._owned_record(name)
             if record is not None:
-                detail = "running" if self._listening(component.port) else "running, not answering"
+                answering = component.port == 0 or self._listening(component.port)
+                detail = "running" if answering else "running, not answering"
                 statuses.append(self._status(component, record, detail=detail))
                 continue
             stale = self._read_record(name)
@@ -319,7 +335,7 @@ class DevStack:
         """Return the pid of every component that runs, by component name."""
         return {
             name: record.pid
-            for name in COMPONENTS
+            for name in ALL_COMPONENTS
             if (record := self._owned_record(name)) is not None
         }
 
@@ -362,7 +378,31 @@ class DevStack:
                 url=None,
                 probe=self._probe_smtp,
             ),
+            **{name: self._service(name) for name in SERVICES},
         }
+
+    def _service(self, name: str) -> _Component:
+        """One of talentloop's own services, run by the CLI with exactly these settings."""
+        s = self.settings
+        console = name == CONSOLE
+        return _Component(
+            name=name,
+            argv=[sys.executable, "-m", "talentloop.cli", name],
+            port=s.console_port if console else 0,
+            extra_ports=(),
+            url=f"http://{s.console_host}:{s.console_port}/" if console else None,
+            probe=self._probe_console if console else (lambda: None),
+            env=s.to_env(),
+            cwd=Path.cwd(),
+        )
+
+    def _probe_console(self) -> str | None:
+        s = self.settings
+        try:
+            with socket.create_connection((s.console_host, s.console_port), _PROBE_SECONDS):
+                return None
+        except OSError as exc:
+            return f"console not answering: {exc}"
 
     def _temporal_argv(self) -> list[str]:
         s = self.settings
@@ -410,7 +450,7 @@ class DevStack:
         ]
 
     def _address(self, port: int) -> str:
-        return f"{self.settings.host}:{port}"
+        return f"{self.settings.host}:{port}" if port else "-"
 
     # -- probes (one short attempt each) -----------------------------------------------------
 
@@ -512,6 +552,8 @@ class DevStack:
         # its connections: give it `grace` seconds before calling the port foreign.
         deadline = time.monotonic() + grace
         for port in (component.port, *component.extra_ports):
+            if port == 0:  # a service without a port of its own
+                continue
             while not port_free(self.settings.host, port) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if not port_free(self.settings.host, port):
@@ -532,7 +574,8 @@ class DevStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=self.state_dir,
+                cwd=component.cwd or self.state_dir,
+                env=component.env,
             )
         track_child(process)
         record = _Record(pid=process.pid, argv=component.argv, start_ticks=start_ticks(process.pid))
