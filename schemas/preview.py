@@ -150,6 +150,9 @@ class EmployeeImpact(_Frozen):
     hours: float = 0.0
     cost: float = 0.0
     emails: int = 0
+    scheduled_later: tuple[str, ...] = ()
+    """Of `create`, the courses the learning-hours budget schedules beyond the next three
+    months (enrolled when their month comes, as the employee workflow does)."""
 
 
 class PreviewSummary(_Frozen):
@@ -209,3 +212,9 @@ class PreviewSummary(_Frozen):
     no_session: tuple[str, ...] = ()
     plans_computed: int = 0
     plans_reused: int = 0
+    scheduled_later: int = 0
+    """Courses the learning-hours budget schedules for later months (not enrolled now)."""
+    employees_over_budget: int = 0
+    """Employees whose new courses do not all fit the next three months' learning hours."""
+    hours_next_quarter_per_employee: Spread = Field(default_factory=Spread)
+    """Hours of new courses due within the next three months, per employee with new courses."""

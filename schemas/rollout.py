@@ -62,6 +62,8 @@ class RolloutProgress(BaseModel):
     """Employees of the batch being signalled now (a pause takes effect after it)."""
     preview: ApprovalSummary | None = None
     """The preview's figures for the approver."""
+    enrollments: int | None = None
+    """Enrollments its events created (built-in LMS), counted when it ended."""
 
 
 RolloutStatus = Literal[
@@ -187,6 +189,8 @@ class RolloutCarry(BaseModel):
     """Runs of the workflow so far (continue-as-new starts the next)."""
     preview: ApprovalSummary | None = None
     """The preview's figures, computed while it awaited approval."""
+    enrollments: int | None = None
+    """Enrollments its events created, counted when it ended."""
 
 
 class SignalBatch(BaseModel):

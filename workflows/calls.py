@@ -92,7 +92,7 @@ CALLS: Final[dict[CallKind, CallPolicy]] = {
     # health, the outcome. Temporal or the database down for an hour fails the rollout's step
     # (the rollout pauses itself and says why).
     "rollout": CallPolicy(
-        timedelta(minutes=5),
+        timedelta(minutes=2),
         RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
         give_up_after=timedelta(hours=1),
     ),

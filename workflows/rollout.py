@@ -19,7 +19,7 @@ bounded: it carries only a cursor and counts, and continues as new when long.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -92,6 +92,7 @@ class StrategyRolloutWorkflow:
         """An HR approver lets the rollout start."""
         self._decision = (True, action)
         self._audit("approved", action.by, action.reason)
+        self._set(status="canary")  # starting (once resumed, if it was held)
         return self._answer()
 
     @approve.validator
@@ -220,18 +221,19 @@ class StrategyRolloutWorkflow:
         return approve
 
     async def _start(self, event: ObjectiveSetEvent) -> None:
-        """Record the version (now in force) and size the canary."""
+        """Once not paused: record the version (now in force) and size the canary."""
+        self._set(status="canary", started_at=workflow.now())
+        await self._until(lambda: self._unpaused())
+        c = self._c
+        assert c is not None
+        if c.cancel is not None:
+            return
         new = await call_remote(ObjectiveActivities.record, event, "rollout-record")
         if not new:
             self._audit("recorded", "talentloop", "the version was recorded before")
         in_scope = await call_remote(RolloutActivities.census, self._scope(), "rollout")
         assert self._c is not None
-        self._set(
-            status="canary",
-            in_scope=in_scope,
-            canary_size=canary_size(in_scope, self._c.config),
-            started_at=workflow.now(),
-        )
+        self._set(in_scope=in_scope, canary_size=canary_size(in_scope, self._c.config))
 
     async def _roll(self, event: ObjectiveSetEvent) -> RolloutProgress:
         """Canary, gate, waves, until done, cancelled or superseded."""
@@ -244,11 +246,12 @@ class StrategyRolloutWorkflow:
                 return await self._finish("superseded", c.reason)
             if c.status == "canary":
                 if await self._wave("canary", c.canary_size):
-                    self._set(status="running" if c.exhausted else "gate")
+                    self._set(status="gate")
             elif c.status == "gate":
                 await self._gate()
             elif c.status == "running":
                 if c.exhausted:
+                    await self._settle()
                     return await self._finish("completed", "")
                 await self._wave("wave", c.config.wave_size)
 
@@ -359,33 +362,68 @@ class StrategyRolloutWorkflow:
                 self._pause_self(f"health gate: {verdict}")
             return
 
+    async def _settle(self) -> None:
+        """Wait (as long as the gate waits) for every employee signalled to apply or fail.
+
+        So that the outcome `rollout.completed.v1` counts is the one the employees reached.
+        """
+        c = self._c
+        assert c is not None
+        waited = 0.0
+        while True:
+            try:
+                health = await call_remote(RolloutActivities.health, self._scope(), "rollout")
+            except ActivityError:
+                return  # the outcome is then counted as it stands
+            self._set(applied=health.applied)
+            if health.settled:
+                return
+            if waited >= c.config.gate_wait_seconds:
+                self._audit(
+                    "unsettled",
+                    "talentloop",
+                    f"after {waited:g} s, {health.applied} of {health.in_scope} applied and "
+                    f"{health.failed} failed",
+                )
+                return
+            await workflow.sleep(c.config.gate_poll_seconds)
+            waited += c.config.gate_poll_seconds
+
     async def _finish(self, status: str, reason: str) -> RolloutProgress:
         """Publish `rollout.completed.v1` (a rollout that started) and end."""
         c = self._c
         assert c is not None
         self._set(status=status, reason=reason)
         if c.started_at is not None:
-            enrollments = await call_remote(
-                RolloutActivities.enrollments, self._rollout_id(), "rollout"
-            )
-            data = RolloutCompleted(
-                objective_set_id=self._set_id(),
-                version=self._version(),
-                outcome="completed" if status == "completed" else "cancelled",
-                employees_affected=c.signalled,
-                enrollments=enrollments,
-                started_at=c.started_at,
-                finished_at=workflow.now(),
-            )
-            envelope = outbound_event(
-                ROLLOUT_COMPLETED,
-                data,
-                cause_id=f"{self._set_id()}@v{self._version()}",
-                time=workflow.now(),
-            )
-            await call_remote(OutboundActivities.publish, PublishRequest.of(envelope), "rollout")
+            try:
+                await self._announce(status, c.signalled, c.started_at)
+            except ActivityError as err:  # the outcome stays in the progress and the audit
+                self._audit("unannounced", "talentloop", f"rollout.completed.v1: {err.cause}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._answer()
+
+    async def _announce(self, status: str, signalled: int, started_at: datetime) -> None:
+        """Publish `rollout.completed.v1` with the outcome's counts."""
+        enrollments = await call_remote(
+            RolloutActivities.enrollments, self._rollout_id(), "rollout"
+        )
+        self._set(enrollments=enrollments)
+        data = RolloutCompleted(
+            objective_set_id=self._set_id(),
+            version=self._version(),
+            outcome="completed" if status == "completed" else "cancelled",
+            employees_affected=signalled,
+            enrollments=enrollments,
+            started_at=started_at,
+            finished_at=workflow.now(),
+        )
+        envelope = outbound_event(
+            ROLLOUT_COMPLETED,
+            data,
+            cause_id=f"{self._set_id()}@v{self._version()}",
+            time=workflow.now(),
+        )
+        await call_remote(OutboundActivities.publish, PublishRequest.of(envelope), "rollout")
 
     # -- helpers -------------------------------------------------------------------------------
 

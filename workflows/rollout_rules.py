@@ -29,6 +29,9 @@ SLA_DEFAULT_BY = "talentloop/sla"
 RUNNING = frozenset({"canary", "gate", "running"})
 """Statuses in which employees are being signalled (or about to be)."""
 
+HOLDABLE = RUNNING | {"awaiting-approval"}
+"""Statuses in which a rollout may be paused and resumed."""
+
 
 def _authorised(c: RolloutCarry | None, action: RolloutAction) -> RolloutCarry:
     if c is None:
@@ -61,10 +64,14 @@ def check_decision(
 
 
 def check_pause(c: RolloutCarry | None, action: RolloutAction) -> None:
-    """Refuse a pause that may not apply now (raises ValueError)."""
+    """Refuse a pause that may not apply now (raises ValueError).
+
+    A rollout awaiting approval may be paused too: once approved, it waits to be resumed
+    before it records the version and signals anyone.
+    """
     c = _authorised(c, action)
     _needs_reason(action, "pause it")
-    if c.status not in RUNNING or c.cancel is not None:
+    if c.status not in HOLDABLE or c.cancel is not None:
         raise ValueError(f"only a running rollout can be paused (it is {c.status})")
     if c.paused_by is not None:
         raise ValueError(f"the rollout is paused already ({c.reason})")
@@ -74,7 +81,7 @@ def check_resume(c: RolloutCarry | None, action: RolloutAction) -> None:
     """Refuse a resume that may not apply now (raises ValueError)."""
     c = _authorised(c, action)
     _needs_reason(action, "resume it")
-    if c.paused_by is None or c.status not in RUNNING or c.cancel is not None:
+    if c.paused_by is None or c.status not in HOLDABLE or c.cancel is not None:
         raise ValueError(f"the rollout is not paused (it is {c.status})")
 
 
@@ -145,4 +152,5 @@ def progress_of(
         runs=c.runs,
         in_flight=in_flight,
         preview=c.preview,
+        enrollments=c.enrollments,
     )

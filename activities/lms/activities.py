@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import FailureType
 from activities.lms.port import LmsError, LmsPort
+from activities.metrics import ENROLLMENTS, LMS_CALLS, LMS_ERRORS, LMS_SECONDS
 from schemas.learning import Enrollment, EnrollRequest
 from schemas.lms import (
     BulkEnrollRequest,
@@ -36,11 +37,19 @@ def as_application_error(err: LmsError) -> ApplicationError:
     )
 
 
-def _call(fn: Callable[[], T]) -> T:
+def _call(operation: str, fn: Callable[[], T]) -> T:
+    LMS_CALLS.labels(operation).inc()
     try:
-        return fn()
+        with LMS_SECONDS.labels(operation).time():
+            return fn()
     except LmsError as err:
+        LMS_ERRORS.labels(operation, err.code).inc()
         raise as_application_error(err) from None
+
+
+def _count(enrollment: Enrollment) -> Enrollment:
+    ENROLLMENTS.labels(enrollment.status).inc()
+    return enrollment
 
 
 class LmsActivities:
@@ -53,17 +62,28 @@ class LmsActivities:
     @activity.defn(name="lms.enroll")
     def enroll(self, req: EnrollRequest) -> Enrollment:
         """Enroll; an LMS error that retrying cannot fix fails the item without retries."""
-        return _call(lambda: self._lms.enroll(req))
+        try:
+            return _count(_call("enroll", lambda: self._lms.enroll(req)))
+        except ApplicationError:
+            ENROLLMENTS.labels("error").inc()
+            raise
 
     @activity.defn(name="lms.enroll_many")
     def enroll_many(self, req: BulkEnrollRequest) -> BulkEnrollResult:
         """Enroll a batch: permanent errors are reported per item, a transient one retries."""
-        return BulkEnrollResult(outcomes=_call(lambda: self._lms.enroll_many(req.requests)))
+        outcomes = _call("enroll_many", lambda: self._lms.enroll_many(req.requests))
+        for o in outcomes:
+            if o.enrollment is not None:
+                ENROLLMENTS.labels(o.enrollment.status).inc()
+            else:
+                ENROLLMENTS.labels("error").inc()
+                LMS_ERRORS.labels("enroll_many", o.error.code if o.error else "unknown").inc()
+        return BulkEnrollResult(outcomes=outcomes)
 
     @activity.defn(name="lms.withdraw")
     def withdraw(self, key: EnrollmentKey) -> Enrollment | None:
         """Withdraw (idempotent); None when the employee was never enrolled."""
-        return _call(lambda: self._lms.withdraw(key.employee_id, key.course_id))
+        return _call("withdraw", lambda: self._lms.withdraw(key.employee_id, key.course_id))
 
     @activity.defn(name="lms.status")
     def status(self, key: EnrollmentKey) -> Enrollment | None:
@@ -71,7 +91,7 @@ class LmsActivities:
 
         Not called by a workflow yet: the Moodle catalog sync (issue 17) and the console use it.
         """
-        return _call(lambda: self._lms.status(key.employee_id, key.course_id))
+        return _call("status", lambda: self._lms.status(key.employee_id, key.course_id))
 
     @activity.defn(name="lms.catalog")
     def catalog(self) -> list[CatalogCourse]:
@@ -79,7 +99,7 @@ class LmsActivities:
 
         Not called by a workflow yet: the Moodle catalog sync (issue 17) takes the catalog from it.
         """
-        return _call(self._lms.catalog)
+        return _call("catalog", self._lms.catalog)
 
     @activity.defn(name="lms.completions")
     def completions(self, req: CompletionsRequest) -> list[Completion]:
@@ -88,4 +108,4 @@ class LmsActivities:
         Not called by a workflow yet (the poll uses `CompletionPollActivities`): the Moodle
         completion sync at scale (issue 17) reads through it.
         """
-        return _call(lambda: self._lms.completions(req))
+        return _call("completions", lambda: self._lms.completions(req))

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, String, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.objectives import sets_in_force
 from activities.rollout.applied import applied_versions, count_applied
+from activities.store.goals import GoalRow
 from activities.store.tables import EmployeeRow, LmsEnrollmentRow, ObjectiveSetRow
 from schemas.events import OBJECTIVES_CHANGED, InboundEvent, ObjectivesApplied
 from schemas.learning import EmployeeLearningState, EmployeeWorkflowInput
@@ -47,6 +48,9 @@ from schemas.skills import ObjectiveSet
 
 log = logging.getLogger(__name__)
 
+QUERY_AT_MOST = 1000
+"""`health` asks at most this many employee workflows whether they failed (else it says 0)."""
+
 EMPLOYEE_WORKFLOW = "EmployeeLearningWorkflow"
 """The employee workflow's type (``workflows.employee``); its id is ``employee-<id>``."""
 
@@ -63,11 +67,16 @@ def rollout_event_id(rollout_id: str, employee_id: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """Who a version applies to: everyone, or these roles and departments."""
+    """Who a version applies to: everyone, or these roles and departments.
+
+    Employees with a goal aligned to the set are in scope too: their goal-derived
+    requirements follow the set's objectives.
+    """
 
     everyone: bool
     roles: frozenset[str]
     departments: frozenset[str]
+    set_id: str = ""
 
     @classmethod
     def of(cls, sets: Sequence[ObjectiveSet]) -> Scope:
@@ -79,7 +88,8 @@ class Scope:
                     everyone = True
                 roles.update(o.roles)
                 departments.update(o.departments)
-        return cls(everyone, frozenset(roles), frozenset(departments))
+        set_id = sets[0].id if sets else ""
+        return cls(everyone, frozenset(roles), frozenset(departments), set_id)
 
     def where(self) -> ColumnElement[bool]:
         """The SQL condition on ``employees`` (active employees only)."""
@@ -92,6 +102,13 @@ class Scope:
             )
         else:
             scoped = false()
+        if self.set_id and not self.everyone:
+            # The aligned goals' JSON names the set (a rare false match only adds an employee
+            # whose re-plan changes nothing).
+            aligned = select(GoalRow.employee_id).where(
+                cast(GoalRow.aligned_to, String).like(f'%"{self.set_id}"%')
+            )
+            scoped = or_(scoped, EmployeeRow.id.in_(aligned))
         return EmployeeRow.active.is_(True) & scoped
 
 
@@ -183,17 +200,23 @@ class RolloutActivities:
         event ids, which the employee workflows drop. A signal Temporal refuses is counted
         as failed (the reconciliation applies the version to that employee later).
         """
-        with self._sessions() as s:
-            scope = scope_of(s, batch.set_id, batch.version)
-            ids = page(s, scope, batch.cursor, batch.limit)
-        failed = await self._send(batch.rollout_id, batch.set_id, batch.version, ids, batch.window)
-        with self._sessions() as s:
-            applied = count_applied(s, batch.set_id, batch.version)
-            latest = s.scalar(
-                select(func.max(ObjectiveSetRow.version)).where(
-                    ObjectiveSetRow.set_id == batch.set_id
+
+        def read() -> list[str]:
+            with self._sessions() as s:
+                return page(s, scope_of(s, batch.set_id, batch.version), batch.cursor, batch.limit)
+
+        def tally() -> tuple[int, int | None]:
+            with self._sessions() as s:
+                latest = s.scalar(
+                    select(func.max(ObjectiveSetRow.version)).where(
+                        ObjectiveSetRow.set_id == batch.set_id
+                    )
                 )
-            )
+                return count_applied(s, batch.set_id, batch.version), latest
+
+        ids = await asyncio.to_thread(read)  # the event loop keeps serving other activities
+        failed = await self._send(batch.rollout_id, batch.set_id, batch.version, ids, batch.window)
+        applied, latest = await asyncio.to_thread(tally)
         return SignalOutcome(
             signalled=len(ids) - failed,
             failed=failed,
@@ -256,8 +279,17 @@ class RolloutActivities:
         reconciliation of that version, so each is reconciled once per version.
         """
         today = datetime.now(UTC).date()
-        with self._sessions() as s:
-            in_force = sorted(sets_in_force(s, today), key=lambda o: o.id)
+
+        def in_force_today() -> list[ObjectiveSet]:
+            with self._sessions() as s:
+                return sorted(sets_in_force(s, today), key=lambda o: o.id)
+
+        def behind_of(o: ObjectiveSet, after: str) -> tuple[list[str], dict[str, int]]:
+            with self._sessions() as s:
+                ids = page(s, scope_of(s, o.id, o.version), after, req.limit)
+                return ids, applied_versions(s, o.id, ids)
+
+        in_force = await asyncio.to_thread(in_force_today)
         todo = [o for o in in_force if o.id >= req.after_set]
         skipped: list[str] = []
         for objective_set in todo:
@@ -266,10 +298,7 @@ class RolloutActivities:
             if await self._running(rollout_id):
                 skipped.append(rollout_id)
                 continue
-            with self._sessions() as s:
-                scope = scope_of(s, objective_set.id, objective_set.version)
-                ids = page(s, scope, after, req.limit)
-                versions = applied_versions(s, objective_set.id, ids)
+            ids, versions = await asyncio.to_thread(behind_of, objective_set, after)
             if not ids:
                 continue
             behind = [e for e in ids if versions.get(e, 0) < objective_set.version]
@@ -316,15 +345,20 @@ class RolloutActivities:
         the rollout's event and it failed (asked of each employee not applied yet, so meant
         for a canary, not the whole population).
         """
-        with self._sessions() as s:
-            scope = scope_of(s, req.set_id, req.version)
-            ids = page(s, scope, req.after, 1_000_000, upto=req.upto)
-            versions = applied_versions(s, req.set_id, ids)
-        applied = sum(1 for e in ids if versions.get(e, 0) >= req.version)
+
+        def read() -> tuple[list[str], dict[str, int]]:
+            with self._sessions() as s:
+                scope = scope_of(s, req.set_id, req.version)
+                ids = page(s, scope, req.after, 1_000_000, upto=req.upto)
+                return ids, applied_versions(s, req.set_id, ids)
+
+        ids, versions = await asyncio.to_thread(read)  # the event loop keeps signalling
+        waiting = [e for e in ids if versions.get(e, 0) < req.version]
+        applied = len(ids) - len(waiting)
         failed = 0
-        for employee_id in ids:
-            if versions.get(employee_id, 0) >= req.version:
-                continue
+        if len(waiting) > QUERY_AT_MOST:  # far from settled: failures are counted later
+            return ScopeHealth(in_scope=len(ids), applied=applied, failed=0)
+        for employee_id in waiting:
             event_id = rollout_event_id(req.rollout_id, employee_id)
             try:
                 state = await self._client.get_workflow_handle(

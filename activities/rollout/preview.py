@@ -39,6 +39,7 @@ from activities.rollout.diff import diff_sets
 from activities.rollout.population import Population, Reference, load_population, load_reference
 from activities.rollout.seats import seat_demand
 from activities.skills.batch import PopulationGaps, population_gaps, requirement_matrix
+from activities.skills.load import add_months, stagger_plan
 from activities.skills.selection import EPS, CatalogIndex, choose_courses
 from schemas.learning import Employee, LearningPolicy, PlanItemState
 from schemas.preview import EmployeeImpact, PreviewSummary, SetDiff, Spread
@@ -379,6 +380,21 @@ def _item_state(item: PlanItem) -> PlanItemState:
     )
 
 
+def _scheduled_later(
+    create: Sequence[PlanItem], policy: LearningPolicy, role_id: str, department: str, on: date
+) -> list[str]:
+    """The new courses the learning-hours budget puts beyond the next three months.
+
+    The same staggering the employee workflow applies (`activities.skills.load.stagger_plan`,
+    prerequisites first, then by weight); a course that starts now is enrolled now however long.
+    """
+    hours = policy.hours_for(role_id, department)
+    if hours is None or not create:
+        return []
+    slots = stagger_plan(create, start=on, hours_per_month=hours, horizon=add_months(on, 3))
+    return [s.course_id for s in slots if s.deferred_until is not None and s.deferred_until > on]
+
+
 def compute_preview(
     population: Population,
     reference: Reference,
@@ -435,6 +451,8 @@ def compute_preview(
     by_role: Counter[str] = Counter()
     new_by_course: Counter[str] = Counter()
     hours: list[float] = []
+    near: list[float] = []  # hours due within the next three months (the learning-hours budget)
+    over_budget = 0
     approvers: set[str] = set()
     emails: Counter[str] = Counter()
     for i in np.flatnonzero(gd.affected):
@@ -477,6 +495,10 @@ def compute_preview(
             if approvals:
                 approver = rules.approver_for(employee, policy)[0]
                 approvers.add(approver)
+        later = _scheduled_later(create, policy, person.role_id, person.department, on)
+        if create:
+            near.append(sum(it.hours for it in create if it.course_id not in later))
+            over_budget += 1 if later else 0
         mails = (1 if create else 0) + len(approvals)
         if create:
             emails["enrollment"] += 1
@@ -508,6 +530,7 @@ def compute_preview(
                 hours=sum(it.hours for it in create),
                 cost=sum(it.cost for it in create),
                 emails=mails,
+                scheduled_later=tuple(later),
             )
         )
     seats, closed_courses = seat_demand(new_by_course, reference.sessions, now)
@@ -537,6 +560,9 @@ def compute_preview(
         no_session=tuple(closed_courses),
         plans_computed=memo.computed,
         plans_reused=memo.reused,
+        scheduled_later=sum(len(e.scheduled_later) for e in impacts),
+        employees_over_budget=over_budget,
+        hours_next_quarter_per_employee=_spread(near),
     )
     rows = {p.id: i for i, p in enumerate(population.people)}
     return Preview(summary=summary, employees=impacts, gaps=gd, plans=plans, rows=rows)

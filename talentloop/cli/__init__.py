@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from talentloop.cli import codec as _codec  # noqa: F401  (registers `talentloop codec-server`)
 from talentloop.cli import (
     console,
     contract,

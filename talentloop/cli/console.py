@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from talentloop.cli.app import app, configure_logging, load_settings, run_until_signal
+from talentloop.console.secret import secret_key
 from talentloop.errors import UsageProblem
 
 if TYPE_CHECKING:
@@ -28,19 +26,6 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
     from activities.store.engine import open_engine, session_factory
 
     return session_factory(open_engine(settings.db_url))
-
-
-def secret_key(settings: Settings) -> str:
-    """The cookie-signing key: the setting, else a random key kept in the state dir (0600)."""
-    if settings.console_secret_key is not None:
-        return settings.console_secret_key.get_secret_value()
-    path = Path(settings.state_dir) / "console-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
 
 
 async def _plans(settings: Settings) -> TemporalPlans | None:

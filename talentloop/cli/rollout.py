@@ -151,6 +151,12 @@ def render_summary(summary: PreviewSummary) -> list[str]:
         f"hours: {_num(summary.hours_total)} total; per employee with new courses "
         f"p50 {_num(summary.hours_per_employee.p50)}, p95 {_num(summary.hours_per_employee.p95)}, "
         f"max {_num(summary.hours_per_employee.max)}",
+        f"learning load: {summary.scheduled_later:,} courses scheduled for later months "
+        f"({summary.employees_over_budget:,} employees over their monthly learning hours); "
+        f"hours due within three months per employee p50 "
+        f"{_num(summary.hours_next_quarter_per_employee.p50)}, "
+        f"p95 {_num(summary.hours_next_quarter_per_employee.p95)}, "
+        f"max {_num(summary.hours_next_quarter_per_employee.max)}",
         f"cost: {summary.cost_total:,.2f}",
         f"approvals: {summary.approvals:,} for {summary.approvers:,} approvers",
         f"emails: {summary.emails:,} ("

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
@@ -33,10 +34,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from activities.mail.links import ApprovalLinks, LinkClaim, LinkRefused
 from activities.store.projector import Projector
+from activities.store.readmodel import RmPlanItemRow
 from schemas.learning import EmployeeLearningState
-from talentloop.console import auth, queries
+from talentloop.console import auth, email_links, queries
 from talentloop.console.auth import User
+from talentloop.service.metrics import CONSOLE_DECISIONS, CONSOLE_LINK_REFUSALS, CONSOLE_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,8 @@ class ConsoleConfig:
         trusted_user_header: SSO behind a reverse proxy: the request header naming the
             signed-in user (who must be an active console user). None (the default): only
             the console's own sign-in counts, and such a header is ignored.
+        metrics: Serve Prometheus ``/metrics`` (no sign-in: counts only, no personal data;
+            keep it off the public route at the proxy).
     """
 
     secret_key: str
@@ -88,6 +94,7 @@ class ConsoleConfig:
     signin_limit: int = 5
     heatmap_cache_seconds: float = 60.0
     trusted_user_header: str | None = None
+    metrics: bool = True
 
 
 def _env() -> Environment:
@@ -144,6 +151,7 @@ def create_app(
     env = _env()
     throttle = auth.Throttle(limit=config.signin_limit)
     projector = Projector(sessions)
+    links = ApprovalLinks(config.secret_key, "")
     heatmaps: dict[tuple[str, str], tuple[float, queries.Heatmap]] = {}
 
     async def read(fn: Callable[..., Any], *args: Any) -> Any:
@@ -386,6 +394,7 @@ def create_app(
         with sessions() as s:
             on_behalf = queries.may_decide(s, user, emp_id, course) if user.can_act else None
         if on_behalf is None:
+            CONSOLE_DECISIONS.labels("page", "forbidden").inc()
             auth.record(sessions, user.username, action, target, comment, "forbidden")
             raise HTTPException(403, "you may not decide this item")
         if decider is None:
@@ -393,9 +402,11 @@ def create_app(
         try:
             status = await decider.decide(emp_id, course, on_behalf, approve, comment)
         except DecisionRefused as err:
+            CONSOLE_DECISIONS.labels("page", "refused").inc()
             auth.record(sessions, user.username, action, target, comment, f"refused: {err}")
             request.session["flash"] = f"Refused: {err}"
         else:
+            CONSOLE_DECISIONS.labels("page", "ok").inc()
             behalf = "" if on_behalf == user.employee_id else f" (for {on_behalf})"
             auth.record(sessions, user.username, action, target, comment, f"{status}{behalf}")
             request.session["flash"] = f"{course}: {status}"
@@ -406,6 +417,79 @@ def create_app(
         if not back.startswith("/") or back.startswith("//"):
             back = f"/employees/{emp_id}"
         return RedirectResponse(back, status_code=303)
+
+    # -- approve from the email (signed, single-use links; no sign-in: the link is the key) --
+
+    def link_refused(request: Request, why: str, status: int) -> Response:
+        return render(request, "link_refused.html", status=status, why=why)
+
+    def checked_link(request: Request, token: str) -> LinkClaim | Response:
+        emp_id = request.path_params["employee_id"]
+        course = request.path_params["course_id"]
+        try:
+            claim = links.verify(token, emp_id, course)
+        except LinkRefused as err:
+            CONSOLE_LINK_REFUSALS.labels(err.reason).inc()
+            return link_refused(request, str(err), 410 if err.reason == "expired" else 400)
+        spent = email_links.used(sessions, claim.link_id)
+        if spent is not None:
+            CONSOLE_LINK_REFUSALS.labels("used").inc()
+            return link_refused(
+                request,
+                f"This link was used already ({spent.decision}, {spent.used_at:%Y-%m-%d %H:%M}"
+                f" UTC: {spent.outcome}). Each approval email decides once.",
+                410,
+            )
+        return claim
+
+    async def link_confirm(request: Request) -> Response:
+        token = request.query_params.get("t", "")
+        claim = checked_link(request, token)
+        if isinstance(claim, Response):
+            return claim
+        with sessions() as s:
+            item = s.get(RmPlanItemRow, (claim.employee_id, claim.course_id))
+            title = item.title if item is not None else claim.course_id
+        return render(request, "link_confirm.html", c=claim, token=token, title=title)
+
+    async def link_decide(request: Request) -> Response:
+        form = await form_checked(request)
+        token = str(form.get("t", ""))
+        comment = str(form.get("comment", "")).strip()[:1000]
+        claim = checked_link(request, token)
+        if isinstance(claim, Response):
+            return claim
+        if decider is None:
+            raise HTTPException(503, "the console has no connection to the workflows: try later")
+        if not email_links.claim(sessions, claim):
+            CONSOLE_LINK_REFUSALS.labels("used").inc()
+            return link_refused(request, "This link was used already.", 410)
+        actor = f"email:{claim.approver_id}"
+        target = f"{claim.employee_id}/{claim.course_id}"
+        try:
+            status = await decider.decide(
+                claim.employee_id, claim.course_id, claim.approver_id, claim.approve, comment
+            )
+        except DecisionRefused as err:
+            outcome, ok = f"refused: {err}", False
+        except Exception as err:
+            email_links.release(sessions, claim.link_id)
+            log.warning("deciding through an approval link failed: %s", type(err).__name__)
+            raise HTTPException(
+                503, "the decision could not be sent: try the link again later"
+            ) from err
+        else:
+            outcome, ok = status, True
+        email_links.finish(sessions, claim.link_id, outcome)
+        CONSOLE_DECISIONS.labels("email", "ok" if ok else "refused").inc()
+        auth.record(sessions, actor, claim.decision, target, comment, outcome)
+        if ok:
+            state = await decider.state(claim.employee_id)
+            if state is not None:
+                projector.apply_plan(state)
+        return render(
+            request, "link_result.html", status=200 if ok else 409, c=claim, ok=ok, outcome=outcome
+        )
 
     async def dead_letter_list(request: Request, user: User) -> Response:
         reason = request.query_params.get("reason", "")[:64]
@@ -465,6 +549,9 @@ def create_app(
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def metrics_page(_request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 403 and request.method == "POST":
@@ -479,6 +566,7 @@ def create_app(
 
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        CONSOLE_REQUESTS.labels(request.method, str(response.status_code)).inc()
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
@@ -501,9 +589,12 @@ def create_app(
         Route("/heatmap", page(heatmap)),
         Route("/employees/{employee_id}", page(employee)),
         Route("/decide", page(decide), methods=["POST"]),
+        Route("/approval-link/{employee_id}/{course_id}", link_confirm, methods=["GET"]),
+        Route("/approval-link/{employee_id}/{course_id}", link_decide, methods=["POST"]),
         Route("/dead-letters", page(dead_letter_list, hr_only=True)),
         Route("/audit", page(audit_page)),
         Route("/healthz", healthz),
+        *([Route("/metrics", metrics_page)] if config.metrics else []),
     ]
     return Starlette(
         routes=routes,

@@ -318,11 +318,31 @@ class ConsoleSettings(BaseModel):
         description="SSO: take the signed-in username from this request header (e.g. "
         "X-Forwarded-User). Only behind a proxy that sets it and strips it from clients.",
     )
+    console_public_url: str | None = Field(
+        None,
+        description="The console's URL as people reach it (approval emails link to it); "
+        "default http://console_host:console_port.",
+    )
     projection_poll_seconds: float = Field(
         1.0, gt=0, description="How long the projector waits for new events per poll."
     )
     projection_sweep_seconds: float = Field(
         60.0, gt=0, description="How often the projector re-reads plans awaiting approval."
+    )
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus ``/metrics`` of the service processes (docs/monitoring.md); 0 = off."""
+
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics servers listen on.")
+    metrics_bridge_port: int = Field(0, ge=0, description="The bridge's /metrics port.")
+    metrics_worker_port: int = Field(
+        0, ge=0, description="The worker's /metrics port; with --processes N, base + index."
+    )
+    metrics_temporal_port: int = Field(
+        0,
+        ge=0,
+        description="The Temporal SDK's own metrics (worker); with --processes N, base + index.",
     )
 
 
@@ -425,6 +445,44 @@ class RolloutSettings(BaseModel):
         )
 
 
+class PrivacySettings(BaseModel):
+    """Personal data in Temporal: the payload keys, and the codec server for the Temporal UI.
+
+    With no payload key set, payloads are not encrypted (docs/privacy.md). Keys are secrets:
+    ``TALENTLOOP_PAYLOAD_KEYS`` or ``TALENTLOOP_PAYLOAD_KEYS_FILE``; they are checked when a
+    process connects to Temporal (`talentloop.service.temporal.payload_codec`), so that a
+    validation error can never quote them.
+    """
+
+    payload_keys: SecretStr | None = Field(
+        None,
+        description="AES-256 keys that encrypt Temporal payloads: id:base64key pairs, "
+        "comma-separated (old keys stay to read old payloads). None: no encryption.",
+    )
+    payload_key_id: str | None = Field(
+        None, description="Id of the key new payloads are encrypted with (if several keys)."
+    )
+    codec_server_host: str = Field("127.0.0.1", description="Address the codec server binds.")
+    codec_server_port: int = Field(8322, description="Port of the codec server.")
+    codec_server_token: SecretStr | None = Field(
+        None, description="Bearer token the Temporal UI must send to the codec server."
+    )
+    codec_server_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) of the Temporal UI allowed to call the codec "
+        "server; default the dev stack's UI.",
+    )
+
+    @field_validator("codec_server_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):  # as `to_env` writes it
+                return json.loads(value)
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+
 class Settings(
     DecisionSettings,
     RolloutSettings,
@@ -437,6 +495,8 @@ class Settings(
     ConnectionSecuritySettings,
     PlanPolicySettings,
     ConsoleSettings,
+    PrivacySettings,
+    MetricsSettings,
     BaseSettings,
 ):
     """Addresses, topic names and options for every talentloop process.

@@ -17,13 +17,18 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from talentloop.service.config import Settings
+from talentloop.service.digest_schedule import digest_schedules
 from talentloop.service.lms_schedule import lms_schedules
 from talentloop.service.rollout_schedule import rollout_schedules
 
 
 def product_schedules(settings: Settings) -> dict[str, Schedule]:
     """The Schedules of a deployment with these settings, by Schedule id."""
-    return {**lms_schedules(settings), **rollout_schedules(settings)}
+    return {
+        **lms_schedules(settings),
+        **rollout_schedules(settings),
+        **digest_schedules(settings),
+    }
 
 
 async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from talentloop.errors import UsageProblem
+from talentloop.service.codec import AesGcmCodec, PayloadKeyProblem, codec_from, data_converter
 from talentloop.service.config import Settings
 
 
@@ -43,15 +43,29 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def payload_codec(settings: Settings) -> AesGcmCodec | None:
+    """The payload codec of the configured keys, or ``None`` (no key: no encryption).
+
+    Raises:
+        UsageProblem: If the keys are malformed (the message never quotes a key).
+    """
+    keys = settings.payload_keys.get_secret_value() if settings.payload_keys else None
+    try:
+        return codec_from(keys, settings.payload_key_id)
+    except PayloadKeyProblem as err:
+        raise UsageProblem(f"bad setting TALENTLOOP_PAYLOAD_KEYS: {err}") from None
+
+
 def connect_options(settings: Settings) -> dict[str, Any]:
     """The keyword arguments of ``Client.connect`` besides the target: namespace and security.
 
     The same for the worker, the bridge and every CLI command: the namespace, TLS (a CA,
-    a client certificate and key for mTLS), an API key (Temporal Cloud) and the data converter.
+    a client certificate and key for mTLS), an API key (Temporal Cloud) and the data converter
+    (pydantic; payloads and failure messages encrypted when payload keys are configured).
     """
     options: dict[str, Any] = {
         "namespace": settings.temporal_namespace,
-        "data_converter": pydantic_data_converter,
+        "data_converter": data_converter(payload_codec(settings)),
         "tls": tls_config(settings),
     }
     if settings.temporal_api_key is not None:

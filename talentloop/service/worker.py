@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import py_compile
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.digests import DigestActivities
 from activities.directory import DirectoryActivities
 from activities.goals import GoalActivities
 from activities.lms.activities import LmsActivities
@@ -24,6 +26,7 @@ from activities.lms.catalog_sync import CatalogSyncActivities
 from activities.lms.completions import CompletionPollActivities
 from activities.lms.port import LmsPort
 from activities.mail.activities import MailActivities
+from activities.mail.links import ApprovalLinks
 from activities.mail.render import MailRenderer
 from activities.mail.smtp import SmtpSender
 from activities.objectives import ObjectiveActivities
@@ -35,7 +38,8 @@ from activities.rollout.fanout import RolloutActivities
 from activities.rollout.preview import PlanRules
 from activities.store.engine import open_engine, session_factory
 from schemas.learning import PolicySnapshot
-from talentloop.service import lms_adapter
+from talentloop.console.secret import public_url, secret_key
+from talentloop.service import lms_adapter, metrics
 from talentloop.service.config import Settings
 from talentloop.service.gc_tuning import tune_for_service
 from talentloop.service.kafka import make_producer
@@ -43,10 +47,13 @@ from talentloop.service.supervisor import STOP_TIMEOUT, RestartPolicy, Superviso
 from talentloop.service.temporal import connect
 from workflows.catalog_sync import CatalogSyncWorkflow
 from workflows.completion_poll import CompletionPollWorkflow
+from workflows.digests import DigestWorkflow
 from workflows.employee import EmployeeLearningWorkflow
 from workflows.employee.approvals import approver_for, needs_approval
 from workflows.rollout import StrategyRolloutWorkflow
 from workflows.rollout_reconcile import RolloutReconcileWorkflow
+
+log = logging.getLogger(__name__)
 
 ACTIVITY_THREADS = 32
 """Threads for synchronous activities, and the worker's concurrent-activity limit."""
@@ -57,6 +64,7 @@ WORKFLOWS: tuple[type, ...] = (
     RolloutReconcileWorkflow,
     CompletionPollWorkflow,
     CatalogSyncWorkflow,
+    DigestWorkflow,
 )
 """Every workflow the worker runs."""
 
@@ -135,8 +143,14 @@ async def running_worker(
         use_tls=settings.smtp_ssl,
         ca_path=settings.smtp_ca_path,
     )
-    mail = MailActivities(sessions, smtp, MailRenderer(), settings.mail_from)
+    try:
+        links: ApprovalLinks | None = ApprovalLinks(secret_key(settings), public_url(settings))
+    except (OSError, RuntimeError) as err:  # no key and a state dir it cannot write
+        log.warning("approval emails carry no links: no console secret key (%s)", err)
+        links = None
+    mail = MailActivities(sessions, smtp, MailRenderer(), settings.mail_from, links)
     objectives = ObjectiveActivities(sessions)
+    digests = DigestActivities(sessions, mail, settings.approval_sla_days)
     snapshot = settings.policy_snapshot()
     policy = PolicyActivities(policy_for or (lambda _employee_id: snapshot))
     outbound = OutboundActivities(partial(make_producer, settings), settings.topic_outbound)
@@ -183,6 +197,8 @@ async def running_worker(
                 lms.withdraw,
                 lms.status,
                 goals.apply_activity,
+                digests.recipients,
+                digests.send,
             ],
             activity_executor=pool,
             max_concurrent_activities=ACTIVITY_THREADS,
@@ -190,6 +206,7 @@ async def running_worker(
             # completes; taking only a few at a time keeps each one short, well inside the
             # task timeout, while the rest wait on the server's task queue.
             max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+            interceptors=[metrics.ActivityMetrics()],
         )
         # LMS calls have a queue of their own: its rate limit holds across all workers.
         lms_worker = Worker(
@@ -209,6 +226,7 @@ async def running_worker(
             activity_executor=pool,
             max_concurrent_activities=settings.lms_max_concurrency,
             max_task_queue_activities_per_second=settings.lms_rate_limit,
+            interceptors=[metrics.ActivityMetrics()],
         )
         try:
             async with worker, lms_worker:
@@ -223,10 +241,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
     The worker creates no Schedule: `talentloop setup` does, once per release.
     """
+    tries = metrics.MAX_PROCESSES  # with --processes N: the first free port from the base
+    metrics.install_temporal_metrics(
+        settings.metrics_temporal_port, host=settings.metrics_host, tries=tries
+    )
     client = await connect(settings)
-    async with running_worker(client, settings):
-        tune_for_service()
-        await (stop or asyncio.Event()).wait()
+    exporter = metrics.serve(settings.metrics_worker_port, host=settings.metrics_host, tries=tries)
+    try:
+        async with running_worker(client, settings):
+            tune_for_service()
+            await (stop or asyncio.Event()).wait()
+    finally:
+        if exporter is not None:
+            exporter.close()
 
 
 def run_worker_processes(

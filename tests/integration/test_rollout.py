@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,20 +23,22 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support.bridges import running
-from support.cli import talentloop
+from support.cli import start_talentloop, talentloop
 from support.polling import eventually
 from temporalio.client import Client
 
 from activities.directory import DirectoryActivities
 from activities.rollout.fanout import rollout_event_id
 from activities.store.tables import EmployeeRow, ObjectiveApplicationRow, ObjectiveSetRow
-from schemas.rollout import RolloutProgress
+from schemas.rollout import ObjectiveSetEvent, RolloutAction, RolloutProgress
+from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
 from talentloop.dev.teststack import lane
 from talentloop.service.bridge import Bridge, directory_check
 from talentloop.service.config import Settings
 from talentloop.service.rollout_client import progress
 from talentloop.service.worker import running_worker
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
+from workflows.rollout import StrategyRolloutWorkflow
 
 HR = "HR-ROLLOUT-1"
 SET = "it-rollout"
@@ -89,21 +92,26 @@ async def test_rollout_with_canary_pause_and_resume_applies_everyone_once(
 ) -> None:
     env = own.to_env()
     submitted = await asyncio.to_thread(
-        talentloop, "rollout", "submit", str(objective_file(tmp_path)), "--auto-approve", env=env
+        talentloop, "rollout", "submit", str(objective_file(tmp_path)), env=env
     )
     assert submitted.exit_code == 0, submitted.stderr
-    assert f"approved by {HR}" in submitted.stdout
+    assert "awaiting approval" in submitted.stdout
 
-    # As soon as it runs (in its canary), HR pauses it.
     async def now() -> RolloutProgress | None:
         return await progress(client, ROLLOUT)
 
-    await eventually(now, until=lambda p: p is not None and p.status in ("canary", "gate"))
-    paused = await asyncio.to_thread(
-        talentloop, "rollout", "pause", SET, "--as", HR, "--reason", "check the canary", env=env
+    # The approver sees the preview, holds the rollout (pause), then approves it.
+    await eventually(
+        now, until=lambda p: p is not None and p.status == "awaiting-approval" and p.preview
     )
-    assert paused.exit_code == 0, paused.stderr
-    assert f"rollout of {SET} v1: paused (check the canary)" in paused.stdout
+    shown = await asyncio.to_thread(talentloop, "rollout", "status", SET, "--once", env=env)
+    assert "preview (" in shown.stdout and "employees affected" in shown.stdout
+    for op, why in (("pause", "after the all-hands"), ("approve", "Q1 plan")):
+        done = await asyncio.to_thread(
+            talentloop, "rollout", op, SET, "--as", HR, "--reason", why, env=env
+        )
+        assert done.exit_code == 0, done.stderr
+    assert f"rollout of {SET} v1: paused (after the all-hands)" in done.stdout
 
     # Not an approver: refused.
     refused = await asyncio.to_thread(
@@ -111,14 +119,10 @@ async def test_rollout_with_canary_pause_and_resume_applies_everyone_once(
     )
     assert refused.exit_code != 0 and "not an HR rollout approver" in refused.stderr
 
-    # Paused: once the batch in flight (if any) is done, nothing more is signalled.
-    before = await eventually(
-        now, until=lambda p: p is not None and p.status == "paused" and not p.in_flight
-    )
+    # Approved but paused: nobody is signalled, whatever the time.
     await asyncio.sleep(1.5)
-    after = await now()
-    assert before is not None and after is not None
-    assert after.status == "paused" and after.signalled == before.signalled < after.in_scope
+    held = await now()
+    assert held is not None and held.status == "paused" and held.signalled == 0
 
     resumed = await asyncio.to_thread(
         talentloop, "rollout", "resume", SET, "--as", HR, "--reason", "canary fine", env=env
@@ -128,16 +132,17 @@ async def test_rollout_with_canary_pause_and_resume_applies_everyone_once(
     assert followed.exit_code == 0, followed.stderr
     assert f"rollout of {SET} v1: completed" in followed.stdout
 
-    done = await progress(client, ROLLOUT)
-    assert done is not None and done.status == "completed"
+    finished = await progress(client, ROLLOUT)
+    assert finished is not None and finished.status == "completed"
     with sessions() as s:
         everyone = sorted(s.scalars(select(EmployeeRow.id).where(EmployeeRow.active.is_(True))))
-    assert done.in_scope == len(everyone) == done.signalled and done.failed == 0
-    actions = [(a.action, a.by) for a in done.audit]
-    assert actions.index(("paused", HR)) < actions.index(("resumed", HR))
+    assert finished.in_scope == len(everyone) == finished.signalled and finished.failed == 0
+    actions = [(a.action, a.by) for a in finished.audit]
+    assert actions.index(("paused", HR)) < actions.index(("approved", HR))
+    assert actions.index(("approved", HR)) < actions.index(("resumed", HR))
     assert [a for a, _ in actions].count("gate passed") == 1
-    assert done.waves[0].kind == "canary" and done.waves[0].signalled == 5
-    assert all(w.kind == "wave" and w.signalled <= 8 for w in done.waves[1:])
+    assert finished.waves[0].kind == "canary" and finished.waves[0].signalled == 5
+    assert all(w.kind == "wave" and w.signalled <= 8 for w in finished.waves[1:])
 
     # Every employee handled the rollout's event exactly once, and recorded the version.
     async def applied() -> set[str]:
@@ -183,28 +188,27 @@ def outbound_of_type(settings: Settings, event_type: str) -> list[dict[str, Any]
 
 
 async def test_a_cancelled_rollout_stops_and_says_so_in_rollout_completed(
-    own: Settings, client: Client, tmp_path: Path
+    own: Settings, client: Client, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     env = own.to_env()
     path = objective_file(tmp_path)
     path.write_text(path.read_text().replace(f"id: {SET}", "id: it-cancel"), encoding="utf-8")
-    submitted = await asyncio.to_thread(
-        talentloop, "rollout", "submit", str(path), "--auto-approve", env=env
-    )
+    submitted = await asyncio.to_thread(talentloop, "rollout", "submit", str(path), env=env)
     assert submitted.exit_code == 0, submitted.stderr
 
     async def now() -> RolloutProgress | None:
         return await progress(client, "rollout-it-cancel-v1")
 
-    await eventually(now, until=lambda p: p is not None and p.status in ("canary", "gate"))
-    for op in ("pause", "cancel"):
+    await eventually(now, until=lambda p: p is not None and p.status == "awaiting-approval")
+    for op in ("pause", "approve", "cancel"):
         done = await asyncio.to_thread(
             talentloop, "rollout", op, "it-cancel", "--as", HR, "--reason", "wrong quarter", env=env
         )
         assert done.exit_code == 0, done.stderr
     ended = await eventually(now, until=lambda p: p is not None and p.status == "cancelled")
-    assert ended is not None and ended.reason == "wrong quarter"
-    assert 0 < ended.signalled < ended.in_scope
+    assert ended is not None and ended.reason == "wrong quarter" and ended.signalled == 0
+    with sessions() as s:  # never in force
+        assert s.get(ObjectiveSetRow, ("it-cancel", 1)) is None
 
     def completed() -> list[dict[str, Any]]:
         return [
@@ -269,3 +273,88 @@ async def test_rollback_puts_the_earlier_objectives_in_force_as_the_next_version
         talentloop, "rollout", "rollback", "it-rollback", "--to", "3", env=env
     )
     assert again.exit_code != 0 and "nothing to roll back" in again.stderr
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_rollout_loses_nothing_and_doubles_nothing(
+    settings: Settings, client: Client, sessions: sessionmaker[Session], own: Settings
+) -> None:
+    """kill -9 of the worker process running the rollout, at its health gate; another worker
+    takes over from the history, and every employee is still applied exactly once."""
+    kill = lane(
+        settings,
+        "rollout-kill",
+        task_queue="rollout-kill",
+        lms_task_queue="rollout-kill-lms",
+        rollout_approvers=[HR],
+        rollout_canary_count=4,
+        rollout_canary_share=0.0,
+        rollout_wave_size=4,
+        rollout_batch_size=2,
+        rollout_window=1,
+        rollout_gate_poll_seconds=0.5,
+    )
+    first = start_talentloop("worker", env=kill.to_env())
+    second = None
+    try:
+        event = ObjectiveSetEvent(
+            event_id="ev-kill-1",
+            source="tests",
+            objective_set=ObjectiveSet(
+                id="it-kill",
+                version=1,
+                effective_from=(datetime.now(UTC) + timedelta(days=365)).date(),
+                objectives=(
+                    Objective(
+                        id="everyone-codes",
+                        title="Everyone codes",
+                        requirements=(ObjectiveRequirement(skill_id="onet:2.B.3.e", target=5),),
+                    ),
+                ),
+            ),
+        )
+        handle = await client.start_workflow(
+            StrategyRolloutWorkflow.run, event, id=event.workflow_id, task_queue=kill.task_queue
+        )
+
+        async def now() -> RolloutProgress | None:
+            return await progress(client, event.workflow_id)
+
+        await eventually(
+            now, timeout=90, until=lambda p: p is not None and p.status == "awaiting-approval"
+        )
+        await handle.execute_update(
+            StrategyRolloutWorkflow.approve, RolloutAction(by=HR, reason="go")
+        )
+        at_kill = await eventually(
+            now, interval=0.05, until=lambda p: p is not None and p.status in ("gate", "running")
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert at_kill is not None and at_kill.signalled < at_kill.in_scope, (
+            "the test must kill mid-way"
+        )
+
+        second = start_talentloop("worker", env=kill.to_env())
+        result: RolloutProgress = await asyncio.wait_for(handle.result(), 240)
+        assert result.status == "completed"
+        assert result.signalled == result.in_scope and result.failed == 0
+        with sessions() as s:
+            everyone = sorted(s.scalars(select(EmployeeRow.id).where(EmployeeRow.active.is_(True))))
+        assert result.in_scope == len(everyone)
+        for employee_id in everyone:
+
+            async def handled(e: str = employee_id) -> int:
+                state = await client.get_workflow_handle_for(
+                    EmployeeLearningWorkflow.run, workflow_id_for(e)
+                ).query(EmployeeLearningWorkflow.state)
+                return sum(
+                    h.event_id == rollout_event_id(event.workflow_id, e) for h in state.history
+                )
+
+            assert await eventually(handled, timeout=60) == 1, employee_id
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)

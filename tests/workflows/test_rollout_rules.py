@@ -60,11 +60,15 @@ def test_pause_resume_and_cancel_apply_only_to_a_running_rollout() -> None:
     check_cancel(paused, HR)
     with pytest.raises(ValueError, match="paused already"):
         check_pause(paused, HR)
-    for ended in ("completed", "awaiting-approval", "rejected", "superseded"):
+    for ended in ("completed", "rejected", "superseded"):
         with pytest.raises(ValueError, match="only a running rollout"):
             check_pause(carry(ended), HR)
         with pytest.raises(ValueError, match="only a running rollout"):
             check_cancel(carry(ended), HR)
+    check_pause(carry("awaiting-approval"), HR)  # held: once approved, it waits for resume
+    check_resume(carry("awaiting-approval", paused_by="HR1"), HR)
+    with pytest.raises(ValueError, match="only a running rollout"):
+        check_cancel(carry("awaiting-approval"), HR)  # that is a rejection
     with pytest.raises(ValueError, match="say why"):
         check_cancel(running, RolloutAction(by="HR1"))
 

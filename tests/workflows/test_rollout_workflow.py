@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.rollout.fanout import rollout_event_id
+from activities.objectives import ObjectiveActivities
+from activities.rollout.fanout import page, rollout_event_id, scope_of
 from activities.store.engine import open_engine, session_factory
+from activities.store.goals import GoalRow
 from activities.store.tables import EmployeeRow, ObjectiveApplicationRow, ObjectiveSetRow
 from schemas.rollout import ObjectiveSetEvent, ReconcilePage, RolloutAction, RolloutProgress
 from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
@@ -200,9 +202,9 @@ async def test_only_hr_approvers_decide_then_canary_gate_and_waves_apply_everyon
     assert "not an HR rollout approver" in refusal
     assert "say why" in await refused(handle, StrategyRolloutWorkflow.reject, RolloutAction(by=HR))
     refusal = await refused(
-        handle, StrategyRolloutWorkflow.pause, RolloutAction(by=HR, reason="too early")
+        handle, StrategyRolloutWorkflow.resume, RolloutAction(by=HR, reason="too early")
     )
-    assert "only a running rollout" in refusal
+    assert "not paused" in refusal
     waiting = await awaiting(handle)
     assert waiting.preview is not None and not waiting.preview.unavailable
     assert waiting.preview.in_scope == EMPLOYEES
@@ -223,6 +225,9 @@ async def test_only_hr_approvers_decide_then_canary_gate_and_waves_apply_everyon
     assert result.in_scope == len(everyone) == result.signalled
     assert result.failed == 0 and result.pending == 0
     assert applied == len(everyone)
+    # The preview the approver saw is what the rollout did (seats are not binding here).
+    assert result.preview is not None and result.enrollments is not None
+    assert result.enrollments == result.preview.enrollments_create
     kinds = [w.kind for w in result.waves]
     assert kinds[0] == "canary" and result.waves[0].signalled == 4
     assert all(w.signalled <= 4 for w in result.waves[1:]) and len(kinds) >= 3
@@ -321,3 +326,41 @@ async def test_the_reconciliation_applies_the_version_in_force_to_employees_behi
             )
         )
     assert behind_now == 0 and again.looked_at >= totals.looked_at
+
+
+def test_employees_with_a_goal_aligned_to_the_set_are_in_its_scope(
+    sessions: sessionmaker[Session],
+) -> None:
+    narrow = ObjectiveSet(
+        id="t-goals",
+        version=1,
+        effective_from=date(2026, 1, 1),
+        objectives=(
+            Objective(
+                id="nobody",
+                title="A department nobody works in",
+                departments=("No such department",),
+                requirements=(ObjectiveRequirement(skill_id="onet:2.B.3.e", target=5.0),),
+            ),
+        ),
+    )
+    ObjectiveActivities(sessions).record(
+        ObjectiveSetEvent(event_id="ev-goals", source="tests", objective_set=narrow)
+    )
+    with sessions.begin() as s:
+        employee_id = s.scalars(select(EmployeeRow.id).order_by(EmployeeRow.id)).first()
+        assert employee_id is not None
+        s.add(
+            GoalRow(
+                employee_id=employee_id,
+                goal_id="g-1",
+                title="Ship it",
+                status="active",
+                aligned_to=[{"objective_set_id": "t-goals", "objective_id": "nobody"}],
+                skills=[],
+                source_event="ev-goal-1",
+                recorded_at=datetime.now(UTC),
+            )
+        )
+    with sessions() as s:
+        assert page(s, scope_of(s, "t-goals", 1), "", 100) == [employee_id]

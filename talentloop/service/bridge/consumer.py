@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from temporalio.client import Client
 
 from schemas.events import InboundEvent
+from talentloop.service import metrics
 from talentloop.service.bridge.chains import KeyChains
 from talentloop.service.bridge.deadletters import PRODUCER_MAX_REQUEST, DeadLetters
 from talentloop.service.bridge.delivery import Delivery
@@ -106,6 +107,23 @@ class Bridge:
         """Records handed out and not yet accepted by Temporal or dead-lettered."""
         return self.partitions.in_flight
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records behind on each held partition, by (topic, partition), for the metrics.
+
+        The high watermark the last fetch saw, less the first record not yet handled (only
+        partitions this member has handed records out of; read without a broker call).
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        for tp, tracker in list(self.partitions.trackers.items()):
+            start = tracker.resume_offset()
+            high = consumer.highwater(tp) if tp in consumer.assignment() else None
+            if start is not None and high is not None:
+                out[(tp.topic, tp.partition)] = max(0, high - start)
+        return out
+
     async def _on_consumer_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io, partial(fn, *args, **kwargs))
@@ -120,6 +138,9 @@ class Bridge:
         )
         self._dead_letters = DeadLetters(self._producer, settings.topic_dlq, self.stats)
         self._consumer = consumer
+        exporter = metrics.serve(
+            settings.metrics_bridge_port, metrics.BridgeCollector(self), host=settings.metrics_host
+        )
         loop = self._loop
 
         def signal_assigned() -> None:
@@ -157,6 +178,8 @@ class Bridge:
             await self._on_consumer_thread(consumer.close)
             await asyncio.to_thread(self._producer.close, 10)
             self._io.shutdown(wait=True)
+            if exporter is not None:
+                exporter.close()
             log.info("bridge stopped: %s", self.stats)
 
     async def _flow_control(self, consumer: KafkaConsumer) -> None:
@@ -194,6 +217,7 @@ class Bridge:
     def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         """Hand a record to its key's chain, noting it in its partition's tracker."""
         self.stats.consumed += 1
+        self.stats.consumed_by_topic[tp.topic] += 1
         tracker = self.partitions.tracker(tp)
         tracker.dispatched(record.offset)
         self._chains.dispatch(tp, tracker, record)

@@ -227,6 +227,7 @@ class DeadLetters:
         for n, letter in enumerate(forms):
             if await self._publish(letter, where, last=n == len(forms) - 1, timestamp_ms=stamp):
                 self._stats.dead_lettered += 1
+                self._stats.dead_lettered_by[(record.topic, err.reason)] += 1
                 if letter.truncated:
                     self._stats.dead_letters_truncated += 1
                     log.warning(

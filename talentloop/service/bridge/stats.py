@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -25,6 +26,8 @@ class BridgeStats:
         dead_letters_truncated: Dead letters written cut down (``dlq.truncated``).
         dead_letter_refusals: Dead-letter forms refused for good (each falls back to a smaller).
         dead_letter_retries: DLQ publishes that failed and were retried.
+        consumed_by_topic: Records polled, by source topic (for the metrics).
+        dead_lettered_by: Records dead-lettered, by (source topic, reason) (for the metrics).
     """
 
     consumed: int = 0
@@ -41,6 +44,8 @@ class BridgeStats:
     dead_letters_truncated: int = 0
     dead_letter_refusals: int = 0
     dead_letter_retries: int = 0
+    consumed_by_topic: Counter[str] = field(default_factory=Counter)
+    dead_lettered_by: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class Backoff:

@@ -102,13 +102,13 @@ def _planner_says(sessions: sessionmaker[Session], eid: str, tag: str) -> Learni
     return PlanningActivities(sessions).plan(PlanRequest(employee=employee, event_id=tag, on=ON))
 
 
-def _preview(sessions: sessionmaker[Session]) -> Preview:
+def _preview(sessions: sessionmaker[Session], hours_per_month: float | None = None) -> Preview:
     return preview_authored(
         sessions,
         read_objective_set(DOCS / "objectives-2027q1.yaml"),
         on=ON,
         now=NOW,
-        policy=LearningPolicy(approval_hours_over=12),
+        policy=LearningPolicy(approval_hours_over=12, hours_per_month=hours_per_month),
         rules=RULES,
     )
 
@@ -182,3 +182,17 @@ def test_a_version_not_newer_than_the_recorded_one_is_refused_with_its_line(
     assert str(err.value) == (
         f"{path}:4: version: version 1 of strategy-2027 is not newer than the recorded version 1"
     )
+
+
+def test_the_preview_reports_the_learning_load_the_budget_pushes_to_later_months(
+    sessions: sessionmaker[Session],
+) -> None:
+    unbounded = _preview(sessions).summary
+    assert unbounded.scheduled_later == 0 and unbounded.employees_over_budget == 0
+    tight = _preview(sessions, hours_per_month=2.0)
+    summary = tight.summary
+    assert summary.scheduled_later > 0 and summary.employees_over_budget > 0
+    assert summary.enrollments_create == unbounded.enrollments_create  # same plans, later
+    for impact in tight.employees:
+        assert set(impact.scheduled_later) <= set(impact.create)
+    assert summary.hours_next_quarter_per_employee.max <= unbounded.hours_per_employee.max
