@@ -87,6 +87,12 @@ class KafkaSettings(BaseModel):
     topic_dlq: str = "talentloop.dlq"
     topic_partitions: int = Field(4, ge=1, description="Partitions of each topic `setup` makes.")
     consumer_group: str = "talentloop-bridge"
+    bridge_instance_id: str | None = Field(
+        None,
+        description="Static group membership: a bridge restarted with the same id takes its "
+        "partitions back without a rebalance (no pause of a session timeout). Give each bridge "
+        "its own stable id (e.g. a StatefulSet pod name); two live bridges must never share one.",
+    )
     max_event_bytes: int = Field(256 * 1024, description="Larger events go to the DLQ.")
     event_past_days: float = Field(
         1827, gt=0, description="An event's dates may lie this long before its record's time."

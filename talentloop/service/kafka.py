@@ -79,10 +79,16 @@ def connection_config(settings: Settings) -> dict[str, Any]:
 def make_consumer(settings: Settings, group_id: str | None = None) -> KafkaConsumer:
     """A consumer-group member that commits offsets only when told to.
 
-    The one-second heartbeat makes a new member join in about three seconds.
+    The one-second heartbeat makes a new member join in about three seconds. With
+    `bridge_instance_id` set, the member is static (``group.instance.id``): restarted with the
+    same id, it takes its partitions back without waiting for the session timeout.
     """
+    static = (
+        {"group_instance_id": settings.bridge_instance_id} if settings.bridge_instance_id else {}
+    )
     return KafkaConsumer(
         **connection_config(settings),
+        **static,
         group_id=group_id or settings.consumer_group,
         client_id="talentloop-bridge",
         enable_auto_commit=False,
