@@ -139,7 +139,7 @@ async def rollout_rate(client: Client, settings: Settings) -> tuple[float, int, 
             await handle.execute_update(
                 StrategyRolloutWorkflow.approve, RolloutAction(by=HR, reason="bench")
             )
-            latest = client.get_workflow_handle(event.workflow_id)
+            latest = client.get_workflow_handle(event.workflow_id, result_type=RolloutProgress)
             while True:
                 p: RolloutProgress | None = await latest.query(StrategyRolloutWorkflow.progress)
                 if p is not None and p.in_scope and p.signalled + p.failed >= p.in_scope:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,8 +48,14 @@ from schemas.skills import ObjectiveSet
 
 log = logging.getLogger(__name__)
 
-QUERY_AT_MOST = 1000
+QUERY_AT_MOST = 200
 """`health` asks at most this many employee workflows whether they failed (else it says 0)."""
+
+QUERY_WINDOW = 32
+"""Queries to employee workflows in flight at once."""
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+"""An employee workflow whose worker does not answer a query in this long counts as pending."""
 
 EMPLOYEE_WORKFLOW = "EmployeeLearningWorkflow"
 """The employee workflow's type (``workflows.employee``); its id is ``employee-<id>``."""
@@ -355,19 +361,22 @@ class RolloutActivities:
         ids, versions = await asyncio.to_thread(read)  # the event loop keeps signalling
         waiting = [e for e in ids if versions.get(e, 0) < req.version]
         applied = len(ids) - len(waiting)
-        failed = 0
         if len(waiting) > QUERY_AT_MOST:  # far from settled: failures are counted later
             return ScopeHealth(in_scope=len(ids), applied=applied, failed=0)
-        for employee_id in waiting:
+        gate = asyncio.Semaphore(QUERY_WINDOW)
+
+        async def failed_one(employee_id: str) -> bool:
             event_id = rollout_event_id(req.rollout_id, employee_id)
-            try:
-                state = await self._client.get_workflow_handle(
-                    employee_workflow_id(employee_id)
-                ).query("state", result_type=EmployeeLearningState)
-            except (RPCError, WorkflowQueryFailedError):
-                continue  # no workflow yet, or it is busy: pending
-            if any(h.event_id == event_id and h.outcome == "failed" for h in state.history):
-                failed += 1
+            async with gate:
+                try:
+                    state = await self._client.get_workflow_handle(
+                        employee_workflow_id(employee_id)
+                    ).query("state", result_type=EmployeeLearningState, rpc_timeout=QUERY_TIMEOUT)
+                except (RPCError, WorkflowQueryFailedError):
+                    return False  # no workflow yet, or no worker answers now: pending
+            return any(h.event_id == event_id and h.outcome == "failed" for h in state.history)
+
+        failed = sum(await asyncio.gather(*(failed_one(e) for e in waiting)))
         return ScopeHealth(in_scope=len(ids), applied=applied, failed=failed)
 
     @activity.defn(name="rollout.enrollments")

@@ -28,6 +28,7 @@ from talentloop.cli import (
     services,
     stack,
 )
+from talentloop.cli import employee as _employee  # noqa: F401  (registers `talentloop employee`)
 from talentloop.cli import goals as _goals  # noqa: F401  (registers `talentloop goals`)
 from talentloop.cli.app import app
 from talentloop.errors import TalentloopError, UsageProblem

@@ -27,6 +27,8 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from talentloop.errors import TalentloopError
+
 ENCODING = b"binary/encrypted"
 """The ``encoding`` metadata of an encrypted payload."""
 KEY_ID = "encryption-key-id"
@@ -35,7 +37,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class PayloadKeyProblem(ValueError):
+class PayloadKeyProblem(TalentloopError, ValueError):
     """The payload keys are malformed, or a payload names a key that is not configured."""
 
 
@@ -77,7 +79,7 @@ def parse_keys(text: str) -> dict[str, bytes]:
 
 
 def new_key_line(key_id: str) -> str:
-    """A fresh random key as one ``id:base64key`` pair (for `talentloop codec-server keygen`)."""
+    """A fresh random key as one ``id:base64key`` pair (`talentloop codec-key`)."""
     return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
 
 
@@ -152,6 +154,33 @@ class AesGcmCodec(PayloadCodec):
         return [self.decrypt(p) for p in payloads]
 
 
+class KeylessCodec(PayloadCodec):
+    """The codec of a process without payload keys: nothing encrypted, nothing decrypted.
+
+    Plain payloads pass both ways; an encrypted one it is asked to read fails with a message
+    that says which key it needs, instead of the payload converter's "unknown encoding".
+    """
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        """Leave the payloads as they are."""
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        """Pass plain payloads through; refuse encrypted ones, naming their key id.
+
+        Raises:
+            PayloadKeyProblem: If a payload is encrypted.
+        """
+        for payload in payloads:
+            if payload.metadata.get("encoding") == ENCODING:
+                key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+                raise PayloadKeyProblem(
+                    f"payload encrypted with key id {key_id!r} and no payload key is "
+                    "configured: set TALENTLOOP_PAYLOAD_KEYS (docs/privacy.md)"
+                )
+        return list(payloads)
+
+
 def codec_from(keys_text: str | None, active: str | None) -> AesGcmCodec | None:
     """The codec for the configured keys, or ``None`` when no key is configured.
 
@@ -178,10 +207,11 @@ def codec_from(keys_text: str | None, active: str | None) -> AesGcmCodec | None:
 def data_converter(codec: PayloadCodec | None) -> DataConverter:
     """The pydantic data converter, with ``codec`` and failure messages encoded by it.
 
-    Without a codec it is the plain pydantic converter, as before encryption existed.
+    Without a codec, payloads and failures are written in plain as before encryption existed;
+    reading an encrypted payload then fails with a message naming the key it needs.
     """
     if codec is None:
-        return pydantic_data_converter
+        return dataclasses.replace(pydantic_data_converter, payload_codec=KeylessCodec())
     return dataclasses.replace(
         pydantic_data_converter,
         payload_codec=codec,

@@ -114,10 +114,21 @@ def test_bad_keys_are_refused_without_quoting_them(
     assert OLD[:12] not in str(err.value) and NEW[:12] not in str(err.value)
 
 
-def test_no_key_means_the_plain_converter(tmp_path: Path) -> None:
+async def test_no_key_writes_plain_and_names_the_key_an_encrypted_payload_needs(
+    tmp_path: Path,
+) -> None:
     settings = private_settings(tmp_path)
     assert payload_codec(settings) is None
-    assert connect_options(settings)["data_converter"] is pydantic_data_converter
+    converter = connect_options(settings)["data_converter"]
+    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert type(converter.failure_converter) is type(pydantic_data_converter.failure_converter)
+    (written,) = await converter.encode([PERSONAL])
+    assert written == plain(PERSONAL)
+    assert await converter.decode([written], [str]) == [PERSONAL]
+    writer = codec_from(f"k1:{OLD}", None)
+    assert writer is not None
+    with pytest.raises(PayloadKeyProblem, match=r"key id 'k1'.*TALENTLOOP_PAYLOAD_KEYS"):
+        await converter.decode(await writer.encode([plain(PERSONAL)]), [str])
 
 
 def test_keys_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
