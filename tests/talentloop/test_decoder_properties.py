@@ -316,8 +316,10 @@ def keys_in(node: Any) -> int:
 def test_valid_events_take_the_fast_path(sent: tuple[dict[str, Any], bytes]) -> None:
     doc, raw = sent
     fast = cloudevents._fast_structured(raw, "hr.reviews", None, SENT_AT, cloudevents.DateWindow())
-    # Every valid record is decided in one parse, unless its strings hold a key's ending.
-    if len(cloudevents._KEY_TOKEN.findall(raw)) == keys_in(doc):
+    # Every valid record is decided in one parse, unless its strings hold a key's ending, or the
+    # text NaN / Infinity (the guard against pydantic's non-standard numbers is conservative).
+    conservative = b"NaN" in raw or b"Infinity" in raw
+    if len(cloudevents._KEY_TOKEN.findall(raw)) == keys_in(doc) and not conservative:
         assert fast is not None
 
 
