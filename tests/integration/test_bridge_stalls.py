@@ -370,8 +370,14 @@ async def test_an_objective_set_version_resent_with_other_content_is_a_conflict(
 
     async def rollout(name: str) -> RolloutProgress:
         handle = client.get_workflow_handle_for(StrategyRolloutWorkflow.run, f"rollout-{name}")
-        # An RPCError while the rollout has not started yet.
-        return await eventually(handle.result, WAIT, ignoring=(RPCError,))
+        # An RPCError while the rollout has not started yet; it then waits for an approver.
+        progress: RolloutProgress = await eventually(
+            lambda: handle.query(StrategyRolloutWorkflow.progress),
+            WAIT,
+            until=lambda got: got is not None,
+            ignoring=(RPCError,),
+        )
+        return progress
 
     assert (await rollout(f"{set_id}-v2")).event_id == "set-4"
     assert (await rollout(f"{set_id}-other-v1")).event_id == "set-5"

@@ -101,7 +101,9 @@ async def test_a_killed_worker_process_is_back_within_10_s_while_the_other_works
         killed_at = time.monotonic()
 
         # The survivor takes the work meanwhile: a review reaches an employee at once.
-        employee, event_id = "E00030", "ev-procs-kill-1"
+        # An employee no other test of the session uses: an existing workflow would be signalled
+        # instead, on the session worker's queue.
+        employee, event_id = "E00040", "ev-procs-kill-1"
         await client.start_workflow(
             EmployeeLearningWorkflow.run,
             own.employee_workflow_input(employee),
