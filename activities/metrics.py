@@ -30,3 +30,8 @@ LMS_ERRORS = Counter(
 LMS_SECONDS = Histogram(
     "talentloop_lms_call_seconds", "Duration of LMS adapter calls, by operation.", ["operation"]
 )
+ROLLOUT_SIGNALS = Counter(
+    "talentloop_rollout_signals",
+    "Employees a rollout signalled, by objective set, version and outcome (signalled, failed).",
+    ["objective_set", "version", "outcome"],
+)

@@ -27,6 +27,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.metrics import ROLLOUT_SIGNALS
 from activities.objectives import sets_in_force
 from activities.rollout.applied import applied_versions, count_applied
 from activities.store.goals import GoalRow
@@ -222,6 +223,9 @@ class RolloutActivities:
 
         ids = await asyncio.to_thread(read)  # the event loop keeps serving other activities
         failed = await self._send(batch.rollout_id, batch.set_id, batch.version, ids, batch.window)
+        version = str(batch.version)
+        ROLLOUT_SIGNALS.labels(batch.set_id, version, "signalled").inc(len(ids) - failed)
+        ROLLOUT_SIGNALS.labels(batch.set_id, version, "failed").inc(failed)
         applied, latest = await asyncio.to_thread(tally)
         return SignalOutcome(
             signalled=len(ids) - failed,

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from prometheus_client import Histogram
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -66,6 +68,13 @@ def refused_for_good(status: RPCStatusCode) -> bool:
     return status in PERMANENT
 
 
+TEMPORAL_CALL_SECONDS = Histogram(
+    "talentloop_bridge_temporal_call_seconds",
+    "Duration of the bridge's calls to Temporal (signal-with-start, rollout start), each attempt.",
+)
+"""Temporal call latency as the bridge sees it (retries: `talentloop_bridge_temporal_retries`)."""
+
+
 class Delivery:
     """Hands events to Temporal, `max_calls` calls at a time.
 
@@ -106,7 +115,11 @@ class Delivery:
         while True:
             try:
                 async with self._calls:
-                    await call()
+                    started = time.monotonic()
+                    try:
+                        await call()
+                    finally:
+                        TEMPORAL_CALL_SECONDS.observe(time.monotonic() - started)
                 self._stats.signalled += 1
                 return
             except RPCError as err:
