@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,6 +54,26 @@ from talentloop.service.temporal import connect  # noqa: E402
 from workflows.employee import workflow_id_for  # noqa: E402
 
 EVENTS = "history events per workflow (count)"
+
+
+def people_with_top_skills(
+    sessions: sessionmaker[Session],
+) -> list[tuple[EmployeeRow, list[RoleRequirementRow]]]:
+    """Every seeded employee, by id, with the three most important skills of their role."""
+    with sessions() as s:
+        people = list(s.scalars(select(EmployeeRow).order_by(EmployeeRow.id)))
+        top = {
+            role: list(
+                s.scalars(
+                    select(RoleRequirementRow)
+                    .where(RoleRequirementRow.role_id == role)
+                    .order_by(RoleRequirementRow.importance.desc())
+                    .limit(3)
+                )
+            )
+            for role in {p.role_id for p in people}
+        }
+    return [(p, top[p.role_id]) for p in people]
 
 
 def review_for(person: EmployeeRow, skills: list[RoleRequirementRow]) -> dict[str, Any]:
@@ -361,20 +382,7 @@ def main() -> None:
         stack.up()
         sessions = session_factory(open_engine(settings.db_url))
         seed(sessions, settings.onet_dir, employees=args.employees)
-        with sessions() as s:
-            people = list(s.scalars(select(EmployeeRow).order_by(EmployeeRow.id)))
-            top = {
-                role: list(
-                    s.scalars(
-                        select(RoleRequirementRow)
-                        .where(RoleRequirementRow.role_id == role)
-                        .order_by(RoleRequirementRow.importance.desc())
-                        .limit(3)
-                    )
-                )
-                for role in {p.role_id for p in people}
-            }
-        events = [(p, review_for(p, top[p.role_id])) for p in people]
+        events = [(p, review_for(p, skills)) for p, skills in people_with_top_skills(sessions)]
         env = settings.to_env()
         py = sys.executable
         named: dict[str, subprocess.Popen[bytes]] = {}
@@ -400,7 +408,7 @@ def main() -> None:
         meter = CpuMeter({**stack.pids(), **{k: p.pid for k, p in named.items()}})
         print(
             f"stack up on {settings.temporal_target} / {settings.kafka_servers}; "
-            f"{len(people)} generated employees; {args.workers} worker process(es); "
+            f"{len(events)} generated employees; {args.workers} worker process(es); "
             f"{os.cpu_count()} cores shared by server, broker, sink, workers, bridge and this "
             "process"
         )

@@ -52,11 +52,9 @@ from temporalio.client import Client  # noqa: E402
 
 from activities.store.engine import open_engine, session_factory  # noqa: E402
 from activities.store.tables import (  # noqa: E402
-    EmployeeRow,
     LmsEnrollmentRow,
-    RoleRequirementRow,
 )
-from bench.e2e import review_for  # noqa: E402
+from bench.e2e import people_with_top_skills, review_for  # noqa: E402
 from talentloop.dev.devstack import SMTP, DevStack  # noqa: E402
 from talentloop.dev.processes import alive  # noqa: E402
 from talentloop.dev.seed import seed  # noqa: E402
@@ -433,20 +431,10 @@ def main() -> None:
         stack.up()
         sessions = session_factory(open_engine(settings.db_url))
         seed(sessions, settings.onet_dir, employees=args.employees)
-        with sessions() as s:
-            people = list(s.scalars(select(EmployeeRow).order_by(EmployeeRow.id)))
-            top = {
-                role: list(
-                    s.scalars(
-                        select(RoleRequirementRow)
-                        .where(RoleRequirementRow.role_id == role)
-                        .order_by(RoleRequirementRow.importance.desc())
-                        .limit(3)
-                    )
-                )
-                for role in {p.role_id for p in people}
-            }
-        reviews = [Review(p.id, p.email, review_for(p, top[p.role_id])) for p in people]
+        reviews = [
+            Review(p.id, p.email, review_for(p, skills))
+            for p, skills in people_with_top_skills(sessions)
+        ]
         env = settings.to_env()
         py = sys.executable
         supervisor = subprocess.Popen(
@@ -468,7 +456,7 @@ def main() -> None:
         )
         print(
             f"stack up on {settings.temporal_target} / {settings.kafka_servers}; "
-            f"{len(people)} generated employees; `talentloop worker --processes {args.workers}`; "
+            f"{len(reviews)} generated employees; `talentloop worker --processes {args.workers}`; "
             f"{os.cpu_count()} cores shared by server, broker, sink, workers, bridge and this "
             "process",
             flush=True,
