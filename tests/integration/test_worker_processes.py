@@ -114,7 +114,7 @@ async def test_a_killed_worker_process_is_back_within_10_s_while_the_other_works
         )
         now = await wait_pollers(client, queue, 3)
         back_after = time.monotonic() - killed_at
-        await wait_handled(client, employee, event_id)
+        await wait_handled(client, employee, event_id, timeout=120)
         history = await client.get_workflow_handle(workflow_id_for(employee)).fetch_history()
         completed_by = [
             e.workflow_task_completed_event_attributes.identity
