@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from support.delivery import state_of, wait_handled
+from support.delivery import fresh_employee, state_of, wait_handled
 from support.events import cloudevent, role_review_event
 from support.polling import eventually
 from temporalio.client import Client
@@ -105,7 +105,8 @@ async def test_review_enrolls_and_emails_once_even_when_delivered_twice(
 async def test_same_review_under_a_new_event_id_adds_nothing(
     settings: Settings, sessions: sessionmaker[Session], client: Client, bridge: Bridge
 ) -> None:
-    employee = "E00005"
+    # An employee of the session's own, so that no other test's workflow or email is in the way.
+    employee = fresh_employee(sessions, like="E00005", tag="REVIEW2")
     first = review_event(sessions, employee, "ev-e2e-2a")
     await asyncio.to_thread(publish_events, settings, [first])
     await wait_handled(client, employee, "ev-e2e-2a")

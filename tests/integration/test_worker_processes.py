@@ -14,7 +14,7 @@ from subprocess import Popen
 
 from sqlalchemy.orm import Session, sessionmaker
 from support.cli import start_talentloop, talentloop
-from support.delivery import wait_handled
+from support.delivery import fresh_employee, wait_handled
 from support.events import inbound_review
 from support.polling import eventually
 from temporalio.api.enums.v1 import EventType, TaskQueueType
@@ -101,9 +101,10 @@ async def test_a_killed_worker_process_is_back_within_10_s_while_the_other_works
         killed_at = time.monotonic()
 
         # The survivor takes the work meanwhile: a review reaches an employee at once.
-        # An employee no other test of the session uses: an existing workflow would be signalled
-        # instead, on the session worker's queue.
-        employee, event_id = "E00040", "ev-procs-kill-1"
+        # An employee no other test has touched: an existing workflow (a rollout signals every
+        # seeded employee on its own lane's queue) would be signalled instead, elsewhere.
+        employee = fresh_employee(sessions, like="E00030", tag="PROCSKILL")
+        event_id = "ev-procs-kill-1"
         await client.start_workflow(
             EmployeeLearningWorkflow.run,
             own.employee_workflow_input(employee),

@@ -152,3 +152,27 @@ def committed(settings: Settings) -> dict[int, int | None]:
         }
     finally:
         consumer.close()
+
+
+def fresh_employee(sessions: Any, like: str, tag: str) -> str:
+    """A new employee, in `like`'s role, department and manager, that no other test has touched:
+    no workflow of theirs exists on any task queue, and their mailbox is empty."""
+    from activities.store.tables import EmployeeRow
+
+    new_id = f"X{tag}"
+    with sessions.begin() as s:
+        model = s.get(EmployeeRow, like)
+        assert model is not None, like
+        if s.get(EmployeeRow, new_id) is None:
+            s.add(
+                EmployeeRow(
+                    id=new_id,
+                    name=f"Person {new_id}",
+                    email=f"{new_id.lower()}@example.com",
+                    role_id=model.role_id,
+                    department=model.department,
+                    manager_id=model.manager_id,
+                    locale=model.locale,
+                )
+            )
+    return new_id
