@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from activities.store.engine import open_engine, session_factory  # noqa: E402
 from activities.store.tables import (  # noqa: E402
     LmsEnrollmentRow,
 )
-from bench.e2e import people_with_top_skills, review_for  # noqa: E402
+from bench.e2e import people_with_top_skills, review_for, tear_down  # noqa: E402
 from talentloop.dev.devstack import SMTP, DevStack  # noqa: E402
 from talentloop.dev.processes import alive  # noqa: E402
 from talentloop.dev.seed import seed  # noqa: E402
@@ -468,15 +467,7 @@ def main() -> None:
         restarts = [line for line in log.splitlines() if "restarting in" in line]
         print("worker supervisor said: " + (restarts[-1] if restarts else "(no restart line)"))
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+        tear_down(procs, stack, state)
 
 
 if __name__ == "__main__":
