@@ -20,10 +20,8 @@ import pytest
 from console_server import seed
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from support.temporal import time_skipping_server
+from support.temporal import time_skipping_env
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.mail.activities import MailActivities
@@ -52,8 +50,6 @@ from schemas.outbound import PublishBatch, PublishResult
 from schemas.skills import Gap, Plan, PlanItem
 from talentloop.console.app import ConsoleConfig, DecisionRefused, create_app
 from talentloop.console.plans import TemporalPlans
-from talentloop.dev.teststack import free_ports
-from talentloop.service.temporal import register_search_attributes
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 
 SECRET = "link-test-secret-0123456789abcdef"
@@ -332,14 +328,8 @@ class Stubs:
 
 
 async def test_the_link_decides_on_the_real_workflow_once(db: sessionmaker[Session]) -> None:
-    (port,) = free_ports(1)
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
+    env = await time_skipping_env()
     try:
-        await register_search_attributes(env.client, "default")
         stubs = Stubs()
         review = ReviewCompleted.model_validate_json(
             json.dumps(

@@ -13,10 +13,8 @@ from typing import cast
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from support.temporal import time_skipping_server
+from support.temporal import time_skipping_env
 from temporalio.client import ScheduleActionStartWorkflow
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.digests import DigestActivities
@@ -28,7 +26,7 @@ from activities.store.readmodel import RmDeadLetterRow, RmPlanItemRow
 from activities.store.tables import EmployeeRow, RoleRow
 from schemas.digests import DigestInput, DigestReport
 from talentloop.console.auth import add_user
-from talentloop.dev.teststack import free_ports, private_settings
+from talentloop.dev.teststack import private_settings
 from talentloop.service.config import Settings
 from talentloop.service.schedules import product_schedules
 from talentloop.service.worker import workflow_runner
@@ -128,12 +126,7 @@ async def test_each_recipient_gets_one_digest_per_period_in_their_locale(
     outbox = Outbox()
     mail = MailActivities(db, cast(SmtpSender, outbox), MailRenderer(), "t@example.com")
     digests = DigestActivities(db, mail, sla_days=5)
-    (port,) = free_ports(1)
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
+    env = await time_skipping_env()
     queue = f"digests-{uuid.uuid4()}"
 
     async def run(kind: str) -> DigestReport:

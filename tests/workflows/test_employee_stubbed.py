@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 from support.delivery import state_until
-from support.temporal import time_skipping_server
+from support.temporal import time_skipping_env
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -40,8 +39,6 @@ from schemas.learning import (
 from schemas.lms import BulkEnrollRequest, BulkEnrollResult, EnrollOutcome
 from schemas.outbound import PublishBatch, PublishResult
 from schemas.skills import Gap, Plan, PlanItem
-from talentloop.dev.teststack import free_ports
-from talentloop.service.temporal import register_search_attributes
 from workflows.employee import EmployeeLearningWorkflow
 
 QUEUE = "stubbed"
@@ -132,13 +129,7 @@ class Stubs:
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    (port,) = free_ports(1)
-    environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
-    await register_search_attributes(environment.client, "default")
+    environment = await time_skipping_env()
     yield environment
     await environment.shutdown()
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.delivery import state_until as _state_until
 from support.events import inbound_review
 from support.polling import eventually
-from support.temporal import time_skipping_server
+from support.temporal import time_skipping_env
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -29,7 +29,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -74,9 +73,8 @@ from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
 from talentloop.dev.devstack import DevStack
 from talentloop.dev.seed import seed
 from talentloop.dev.smtpsink import read_maildir
-from talentloop.dev.teststack import free_ports, private_settings
+from talentloop.dev.teststack import private_settings
 from talentloop.service.config import Settings
-from talentloop.service.temporal import register_search_attributes
 from talentloop.service.worker import running_worker
 from workflows.employee import IDLE_BEFORE_CONTINUE, EmployeeLearningWorkflow, workflow_id_for
 from workflows.employee.deadlines import item_deadlines, next_deadline
@@ -137,13 +135,7 @@ def sessions(settings: Settings) -> sessionmaker[Session]:
 
 @pytest.fixture(scope="module")
 async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
-    (port,) = free_ports(1)
-    environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
-    await register_search_attributes(environment.client, "default")
+    environment = await time_skipping_env()
 
     def policy_for(employee_id: str) -> PolicySnapshot:
         return POLICIES.get(employee_id) or settings.policy_snapshot()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from support.polling import eventually
-from support.temporal import time_skipping_server
+from support.temporal import time_skipping_env
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -31,9 +31,8 @@ from schemas.rollout import ObjectiveSetEvent, ReconcilePage, RolloutAction, Rol
 from schemas.skills import Objective, ObjectiveRequirement, ObjectiveSet
 from talentloop.dev.devstack import DevStack
 from talentloop.dev.seed import seed
-from talentloop.dev.teststack import free_ports, private_settings
+from talentloop.dev.teststack import private_settings
 from talentloop.service.config import Settings
-from talentloop.service.temporal import register_search_attributes
 from talentloop.service.worker import running_worker
 from workflows.employee import EmployeeLearningWorkflow, workflow_id_for
 from workflows.rollout import StrategyRolloutWorkflow
@@ -87,13 +86,7 @@ def sessions(settings: Settings) -> sessionmaker[Session]:
 
 @pytest.fixture(scope="module")
 async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
-    (port,) = free_ports(1)
-    environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
-    await register_search_attributes(environment.client, "default")
+    environment = await time_skipping_env()
     async with running_worker(environment.client, settings):
         yield environment
     await environment.shutdown()

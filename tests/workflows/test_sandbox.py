@@ -7,13 +7,10 @@ from datetime import timedelta
 
 from restricted import ReadsTheClock
 from support.polling import eventually
-from support.temporal import time_skipping_server
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from support.temporal import time_skipping_env
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from talentloop.dev.teststack import free_ports
 from talentloop.service.config import Settings
 from talentloop.service.worker import workflow_runner
 
@@ -25,12 +22,7 @@ def test_the_test_session_runs_workflows_in_the_sandbox() -> None:
 
 
 async def test_the_sandbox_fails_the_task_of_a_workflow_reading_the_clock() -> None:
-    (port,) = free_ports(1)
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=time_skipping_server(),
-        port=port,
-    )
+    env = await time_skipping_env()
     async with env:
         queue = f"sandbox-{uuid.uuid4()}"
         async with Worker(
